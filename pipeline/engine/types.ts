@@ -13,6 +13,8 @@ export interface StageDefinition {
   outs: string[];
   /** Names of the stages whose outs this stage depends on. */
   upstream: string[];
+  /** Optional one-line description from pipeline.yaml. */
+  desc?: string;
 }
 
 export interface Pipeline {
@@ -32,6 +34,8 @@ export interface LoadOptions {
   file?: string;
   /** Param overrides per stage (CLI flags, action inputs): raw values, parsed like the YAML. */
   overrides?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Stage kinds by name (default: the registry in pipeline/stages.ts). A seam for tests and plugins. */
+  kinds?: ReadonlyMap<string, AnyStageKind>;
 }
 
 export type StaleReason =
@@ -60,6 +64,11 @@ export interface EngineOptions {
   now?: () => Date;
   /** Max stages running at once (default: settings.jobs). */
   jobs?: number;
+  /**
+   * Folder holding pipeline/core and the kinds' `codePaths` folders, for code versions
+   * (default: the project's pipeline/ folder, found from the engine's own location).
+   */
+  codeRoot?: string;
 }
 
 export interface RunOptions extends EngineOptions {
@@ -90,5 +99,7 @@ export interface StageRun {
 
 export interface ReproReport {
   ok: boolean;
+  /** True for `dryRun`: nothing was changed. */
+  dryRun: boolean;
   stages: StageRun[];
 }
