@@ -311,7 +311,10 @@ function topoOrder(
       path.push(cur);
       cur = stages.get(cur)!.upstream.find((u) => left.has(u))!;
     }
-    const cycle = path.slice(path.indexOf(cur)).reverse();
+    const loop = path.slice(path.indexOf(cur)).reverse();
+    // Start the cycle at the stage declared first, so the message is stable.
+    const first = loop.reduce((best, n) => (names.indexOf(n) < names.indexOf(best) ? n : best));
+    const cycle = [...loop.slice(loop.indexOf(first)), ...loop.slice(0, loop.indexOf(first))];
     fail(`dependency cycle: ${[...cycle, cycle[0]].map((s) => `\`${s}\``).join(' → ')}`, stageLoc.get(cycle[0]!) ?? {});
   }
   return order;
