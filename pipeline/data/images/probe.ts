@@ -1,0 +1,76 @@
+// Inspect one image without trusting it: header facts (format, size, colour space, depth, alpha,
+// EXIF orientation), a full decode of a small thumbnail (catches truncated and corrupt data),
+// its perceptual hash and the statistics the reference profile needs.
+
+import { DECODE_OPTIONS, loadSharp } from './sharp.ts';
+import { thumbnailStats, THUMB_SIZE, type ImageStats } from './hash.ts';
+import { orientedSize } from './preprocess.ts';
+
+export type ImageProblem = 'zero-byte' | 'unreadable' | 'truncated' | 'unsupported-format';
+export type ImageNote = 'grayscale' | 'cmyk' | '16-bit' | 'alpha' | 'exif-orientation';
+
+export interface ProbeOk {
+  ok: true;
+  format: string;
+  /** Oriented (as displayed) size. */
+  width: number;
+  height: number;
+  orientation: number;
+  /** Conversions preprocessing applies to this image. */
+  notes: ImageNote[];
+  stats: ImageStats;
+  phash: string;
+}
+
+export interface ProbeBad {
+  ok: false;
+  problem: ImageProblem;
+  detail: string;
+}
+
+export const SUPPORTED_FORMATS = ['jpeg', 'png'] as const;
+
+export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
+  if (bytes.length === 0) return { ok: false, problem: 'zero-byte', detail: 'file is empty' };
+  const sharp = await loadSharp();
+  let meta;
+  try {
+    meta = await sharp(bytes).metadata();
+  } catch (error) {
+    return decodeFailure(error);
+  }
+  if (!(SUPPORTED_FORMATS as readonly string[]).includes(meta.format)) {
+    return { ok: false, problem: 'unsupported-format', detail: `format ${meta.format}; accepted: ${SUPPORTED_FORMATS.join(', ')}` };
+  }
+  const notes: ImageNote[] = [];
+  if (meta.space === 'cmyk' || meta.channels === 4 && !meta.hasAlpha) notes.push('cmyk');
+  if (meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || (meta.channels === 2 && meta.hasAlpha)) notes.push('grayscale');
+  if (meta.depth !== 'uchar' && meta.depth !== 'char' || (meta.bitsPerSample ?? 8) > 8) notes.push('16-bit');
+  if (meta.hasAlpha) notes.push('alpha');
+  const orientation = meta.orientation ?? 1;
+  if (orientation !== 1) notes.push('exif-orientation');
+  const [width, height] = orientedSize(meta.width, meta.height, meta.orientation);
+  let thumb: Buffer;
+  try {
+    thumb = await sharp(bytes, DECODE_OPTIONS)
+      .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'fill' })
+      .flatten({ background: { r: 114, g: 114, b: 114 } })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer();
+  } catch (error) {
+    return decodeFailure(error);
+  }
+  const { stats, phash } = thumbnailStats(thumb);
+  return { ok: true, format: meta.format, width, height, orientation, notes, stats, phash };
+}
+
+function decodeFailure(error: unknown): ProbeBad {
+  const detail = firstLine(error);
+  const truncated = /premature end|truncat|unexpected end|short read|not enough data|end of file/i.test(detail);
+  return { ok: false, problem: truncated ? 'truncated' : 'unreadable', detail };
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim();
+}
