@@ -1,0 +1,330 @@
+// A small job executor: runs one job of a workflow file step by step, offline, the way the runner
+// would — `uses: ./actions/<name>` through runAction, `run:` through bash — with `env:` at three
+// levels, `with:`, `if:` and `${{ }}` substitution. Steps that only prepare the workspace
+// (checkout, setup-node, our own ./actions/setup, actions/cache) count as already done; any other
+// construct outside this subset is rejected up front, naming the step.
+
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  commandFiles,
+  githubContext,
+  parseCommands,
+  readCommandFiles,
+  runAction,
+  runnerEnv,
+  spawnCollect,
+  unreachableApi,
+  type Annotation,
+  type StandInEndpoints,
+} from './action.ts';
+import { evaluateCondition, interpolate, toText, type ExpressionContext, type Value } from './expressions.ts';
+
+/** `uses:` values that only prepare the workspace; the test has already done that. */
+const preparedUses = [/^actions\/checkout@/, /^actions\/setup-node@/, /^actions\/cache(\/(restore|save))?@/, /^\.\/actions\/setup\/?$/];
+
+export interface RunWorkflowJobOptions extends StandInEndpoints {
+  /** Path of the workflow YAML (absolute, or relative to `cwd`). */
+  workflowFile: string;
+  job: string;
+  eventName: string;
+  eventPayload?: unknown;
+  /** The checked-out repository: GITHUB_WORKSPACE, where `./actions/*` resolve and `run:` steps start. */
+  cwd: string;
+  /** workflow_dispatch / workflow_call inputs (defaults come from the workflow). */
+  inputs?: Readonly<Record<string, string | number | boolean>>;
+  secrets?: Readonly<Record<string, string>>;
+  vars?: Readonly<Record<string, string>>;
+  repository?: string;
+  sha?: string;
+  ref?: string;
+  token?: string;
+  /** Extra environment for every step (e.g. a PATH with a test node), under the workflow's own env. */
+  env?: Readonly<Record<string, string>>;
+  /** Per-step timeout (default 300 s). */
+  stepTimeoutMs?: number;
+}
+
+export type StepKind = 'action' | 'run' | 'prepared';
+
+export interface StepResult {
+  index: number;
+  id: string | undefined;
+  name: string;
+  kind: StepKind;
+  outcome: 'success' | 'failure' | 'skipped';
+  conclusion: 'success' | 'failure' | 'skipped';
+  exitCode: number | null;
+  outputs: Record<string, string>;
+  stdout: string;
+  stderr: string;
+  annotations: Annotation[];
+  summary: string;
+}
+
+export interface JobRun {
+  status: 'success' | 'failure';
+  steps: StepResult[];
+  /** Job `outputs:`, evaluated at the end. */
+  outputs: Record<string, string>;
+  /** All step summaries, in order. */
+  summary: string;
+  /** Environment exported through GITHUB_ENV by the steps. */
+  exportedEnv: Record<string, string>;
+}
+
+interface StepDef {
+  id?: string;
+  name?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, unknown>;
+  if?: string | boolean;
+  shell?: string;
+  'working-directory'?: string;
+  'continue-on-error'?: boolean | string;
+  'timeout-minutes'?: number;
+}
+
+interface JobDef {
+  name?: string;
+  if?: string | boolean;
+  env?: Record<string, unknown>;
+  steps?: StepDef[];
+  outputs?: Record<string, string>;
+  strategy?: unknown;
+  container?: unknown;
+  services?: unknown;
+  uses?: string;
+  defaults?: { run?: { shell?: string; 'working-directory'?: string } };
+}
+
+interface WorkflowDef {
+  name?: string;
+  on?: unknown;
+  env?: Record<string, unknown>;
+  jobs?: Record<string, JobDef>;
+  defaults?: { run?: { shell?: string; 'working-directory'?: string } };
+}
+
+const supportedStepKeys = new Set(['id', 'name', 'uses', 'run', 'with', 'env', 'if', 'shell', 'working-directory', 'continue-on-error', 'timeout-minutes']);
+
+export class WorkflowNotSupportedError extends Error {
+  override name = 'WorkflowNotSupportedError';
+}
+
+function stepLabel(step: StepDef, index: number): string {
+  return step.name ?? step.id ?? (step.uses ? `uses ${step.uses}` : `step ${index + 1}`);
+}
+
+/** The events a workflow declares in `on:`, with their configuration. */
+function triggers(on: unknown): Map<string, Record<string, unknown>> {
+  if (typeof on === 'string') return new Map([[on, {}]]);
+  if (Array.isArray(on)) return new Map(on.map((e) => [String(e), {}]));
+  if (on && typeof on === 'object') return new Map(Object.entries(on).map(([k, v]) => [k, (v ?? {}) as Record<string, unknown>]));
+  return new Map();
+}
+
+function checkSupported(workflowFile: string, jobName: string, job: JobDef): void {
+  const where = `${workflowFile}: job '${jobName}'`;
+  if (job.uses) throw new WorkflowNotSupportedError(`${where} calls a reusable workflow (${job.uses}), which the job executor does not run`);
+  if (job.strategy) throw new WorkflowNotSupportedError(`${where} uses strategy (matrix), which the job executor does not expand`);
+  if (job.container || job.services) throw new WorkflowNotSupportedError(`${where} uses a container or services, which the job executor does not run`);
+  for (const shell of [job.defaults?.run?.shell]) {
+    if (shell && shell !== 'bash') throw new WorkflowNotSupportedError(`${where}: default shell '${shell}' is not supported (bash only)`);
+  }
+  (job.steps ?? []).forEach((step, index) => {
+    const label = `${where}, step '${stepLabel(step, index)}'`;
+    const extra = Object.keys(step).filter((k) => !supportedStepKeys.has(k));
+    if (extra.length) throw new WorkflowNotSupportedError(`${label}: key(s) ${extra.join(', ')} not supported by the job executor`);
+    if (!!step.uses === !!step.run) throw new WorkflowNotSupportedError(`${label}: a step needs exactly one of uses: or run:`);
+    if (step.uses) {
+      const prepared = preparedUses.some((p) => p.test(step.uses!));
+      if (!prepared && !/^\.\/actions\/[a-z0-9-]+\/?$/.test(step.uses)) {
+        throw new WorkflowNotSupportedError(
+          `${label} uses '${step.uses}', which the job executor does not support (only ./actions/<name>, and checkout/setup-node/cache/./actions/setup treated as done)`,
+        );
+      }
+    }
+    if (step.shell && step.shell !== 'bash') throw new WorkflowNotSupportedError(`${label}: shell '${step.shell}' is not supported (bash only)`);
+  });
+}
+
+function workflowInputs(trigger: Record<string, unknown> | undefined, given: Readonly<Record<string, string | number | boolean>>): Record<string, Value> {
+  const specs = (trigger?.inputs ?? {}) as Record<string, { type?: string; default?: unknown; required?: boolean } | null>;
+  const unknown = Object.keys(given).filter((k) => !(k in specs));
+  if (unknown.length) throw new Error(`unexpected workflow input(s): ${unknown.join(', ')}`);
+  const values: Record<string, Value> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const raw = name in given ? given[name] : spec?.default;
+    if (raw === undefined) {
+      if (spec?.required) throw new Error(`workflow input '${name}' is required`);
+      values[name] = spec?.type === 'boolean' ? false : '';
+      continue;
+    }
+    values[name] = spec?.type === 'boolean' ? raw === true || raw === 'true' : spec?.type === 'number' ? Number(raw) : String(raw);
+  }
+  return values;
+}
+
+function evalEnv(block: Record<string, unknown> | undefined, ctx: ExpressionContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(block ?? {})) out[k] = interpolate(toText(v as Value), ctx);
+  return out;
+}
+
+export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<JobRun> {
+  const cwd = resolve(options.cwd);
+  const workflowFile = resolve(cwd, options.workflowFile);
+  const workflow = parseYaml(await readFile(workflowFile, 'utf8')) as WorkflowDef;
+  const job = workflow.jobs?.[options.job];
+  if (!job) throw new Error(`${options.workflowFile}: no job '${options.job}' (jobs: ${Object.keys(workflow.jobs ?? {}).join(', ')})`);
+  const events = triggers(workflow.on);
+  if (!events.has(options.eventName)) {
+    throw new Error(`${options.workflowFile} is not triggered by '${options.eventName}' (on: ${[...events.keys()].join(', ')})`);
+  }
+  checkSupported(options.workflowFile, options.job, job);
+
+  const scratch = await mkdtemp(join(tmpdir(), 'workflow-job-'));
+  try {
+    const runnerTemp = join(scratch, 'runner-temp');
+    await mkdir(runnerTemp);
+    const eventPath = join(scratch, 'event.json');
+    await writeFile(eventPath, JSON.stringify(options.eventPayload ?? {}));
+    const repository = options.repository ?? 'skin-twin/skin-twin-mlops';
+    const sha = options.sha ?? ((options.eventPayload as { after?: string } | undefined)?.after || '0123456789abcdef0123456789abcdef01234567');
+    const ref = options.ref ?? ((options.eventPayload as { ref?: string } | undefined)?.ref || 'refs/heads/main');
+    const token = options.token ?? 'ghs_loopbackTestToken000000000000000000';
+    const apiUrl = (options.githubApiUrl ?? unreachableApi).replace(/\/$/, '');
+    const workflowName = workflow.name ?? options.workflowFile;
+    const base = runnerEnv({ eventName: options.eventName, eventPath, repository, sha, ref, token, workspace: cwd, runnerTemp, apiUrl, job: options.job, workflow: workflowName });
+
+    const steps: Record<string, Value> = {};
+    const inputs = workflowInputs(events.get('workflow_dispatch') ?? events.get('workflow_call'), options.inputs ?? {});
+    const github = githubContext({ eventName: options.eventName, eventPayload: options.eventPayload, repository, sha, ref, token, workspace: cwd, apiUrl, job: options.job, workflow: workflowName });
+    const contexts: Record<string, Value> = {
+      github,
+      inputs,
+      secrets: { GITHUB_TOKEN: token, ...options.secrets },
+      vars: { ...options.vars },
+      steps,
+      runner: { os: 'Linux', arch: 'X64', name: 'loopback-runner', temp: runnerTemp, environment: 'self-hosted' },
+      job: { status: 'success' },
+      matrix: {},
+      needs: {},
+      strategy: {},
+      env: {},
+    };
+    let status: 'success' | 'failure' = 'success';
+    const ctx = (): ExpressionContext => ({ contexts, jobStatus: status });
+
+    const workflowEnv = { ...options.env, ...evalEnv(workflow.env, ctx()) };
+    contexts.env = workflowEnv;
+    if (!evaluateCondition(job.if, ctx())) {
+      return { status: 'success', steps: [], outputs: {}, summary: '', exportedEnv: {} };
+    }
+    const jobEnv = { ...workflowEnv, ...evalEnv(job.env, ctx()) };
+    const exportedEnv: Record<string, string> = {};
+    const addedPath: string[] = [];
+    const results: StepResult[] = [];
+    const summaries: string[] = [];
+    const defaults = { ...workflow.defaults?.run, ...job.defaults?.run };
+
+    for (const [index, step] of (job.steps ?? []).entries()) {
+      const name = stepLabel(step, index);
+      contexts.env = { ...jobEnv, ...exportedEnv };
+      contexts.job = { status };
+      const result: StepResult = {
+        index,
+        id: step.id,
+        name,
+        kind: step.run ? 'run' : preparedUses.some((p) => p.test(step.uses!)) ? 'prepared' : 'action',
+        outcome: 'skipped',
+        conclusion: 'skipped',
+        exitCode: null,
+        outputs: {},
+        stdout: '',
+        stderr: '',
+        annotations: [],
+        summary: '',
+      };
+      results.push(result);
+      const record = () => {
+        if (step.id) steps[step.id] = { outputs: result.outputs, outcome: result.outcome, conclusion: result.conclusion };
+      };
+      if (!evaluateCondition(step.if, ctx())) {
+        record();
+        continue;
+      }
+      const stepEnv = { ...jobEnv, ...exportedEnv, ...evalEnv(step.env, ctx()) };
+      contexts.env = stepEnv;
+      const processEnv = { ...base, ...options.resultsEnv, ...stepEnv };
+      if (addedPath.length) processEnv.PATH = [...addedPath, processEnv.PATH ?? ''].join(delimiter);
+      const timeoutMs = step['timeout-minutes'] ? step['timeout-minutes'] * 60_000 : (options.stepTimeoutMs ?? 300_000);
+
+      let ok: boolean;
+      if (result.kind === 'prepared') {
+        ok = true;
+      } else if (result.kind === 'action') {
+        const withInputs: Record<string, string> = {};
+        for (const [k, v] of Object.entries(step.with ?? {})) withInputs[k] = interpolate(toText(v as Value), ctx());
+        const run = await runAction({
+          actionDir: resolve(cwd, step.uses!),
+          inputs: withInputs,
+          env: processEnv,
+          eventName: options.eventName,
+          eventPayload: options.eventPayload,
+          cwd,
+          repository,
+          sha,
+          ref,
+          token,
+          runnerTemp,
+          githubApiUrl: apiUrl,
+          resultsEnv: options.resultsEnv,
+          timeoutMs,
+          expressionContext: ctx(),
+        });
+        Object.assign(result, { exitCode: run.exitCode, outputs: run.outputs, stdout: run.stdout, stderr: run.stderr, annotations: run.annotations, summary: run.summary });
+        Object.assign(exportedEnv, run.env);
+        addedPath.unshift(...run.path);
+        ok = run.exitCode === 0;
+      } else {
+        const script = interpolate(step.run!, ctx());
+        const files = await commandFiles(join(scratch, `step-${index}`));
+        const scriptPath = join(scratch, `step-${index}.sh`);
+        await writeFile(scriptPath, script);
+        const workdir = resolve(cwd, step['working-directory'] ?? defaults['working-directory'] ?? '.');
+        const run = await spawnCollect('bash', ['--noprofile', '--norc', '-eo', 'pipefail', scriptPath], workdir, { ...processEnv, ...files }, timeoutMs);
+        const written = await readCommandFiles(files);
+        Object.assign(result, {
+          exitCode: run.exitCode,
+          outputs: written.outputs,
+          stdout: run.stdout,
+          stderr: run.stderr,
+          annotations: parseCommands(run.stdout).annotations,
+          summary: written.summary,
+        });
+        Object.assign(exportedEnv, written.env);
+        addedPath.unshift(...written.path);
+        ok = run.exitCode === 0;
+      }
+      if (result.summary) summaries.push(result.summary);
+      const continueOnError = step['continue-on-error'] === true || step['continue-on-error'] === 'true';
+      result.outcome = ok ? 'success' : 'failure';
+      result.conclusion = ok || continueOnError ? 'success' : 'failure';
+      if (result.conclusion === 'failure') status = 'failure';
+      record();
+    }
+
+    contexts.env = { ...jobEnv, ...exportedEnv };
+    const outputs: Record<string, string> = {};
+    for (const [k, v] of Object.entries(job.outputs ?? {})) outputs[k] = interpolate(String(v), ctx());
+    return { status, steps: results, outputs, summary: summaries.join('\n'), exportedEnv };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
