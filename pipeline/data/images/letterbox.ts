@@ -15,16 +15,23 @@ export interface LetterboxGeometry {
   pad: [number, number, number, number];
 }
 
+/** Python's round(): half to even, and never -0. */
+function pyRound(x: number): number {
+  const r = Math.round(x);
+  const half = Math.abs(x % 1) === 0.5;
+  return (half && r % 2 !== 0 ? r - 1 : r) + 0;
+}
+
 /** Ultralytics `LetterBox(auto=False, scaleup=True, center=True)` geometry for a w×h image. */
 export function letterboxGeometry(w: number, h: number, size: number): LetterboxGeometry {
   const r = Math.min(size / h, size / w);
-  const width = Math.min(size, Math.max(1, Math.round(w * r)));
-  const height = Math.min(size, Math.max(1, Math.round(h * r)));
+  const width = Math.min(size, Math.max(1, pyRound(w * r)));
+  const height = Math.min(size, Math.max(1, pyRound(h * r)));
   const dw = (size - width) / 2;
   const dh = (size - height) / 2;
-  const top = Math.round(dh - 0.1);
+  const top = pyRound(dh - 0.1);
   const bottom = size - height - top;
-  const left = Math.round(dw - 0.1);
+  const left = pyRound(dw - 0.1);
   const right = size - width - left;
   return { size, width, height, scale: [width / w, height / h], pad: [left, top, right, bottom] };
 }
