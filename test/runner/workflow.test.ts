@@ -5,7 +5,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runWorkflowJob } from '../support/runner/index.ts';
+import { checkPushFilters, runWorkflowJob } from '../support/runner/index.ts';
 
 let repo: string;
 
@@ -142,6 +142,19 @@ describe('runWorkflowJob', () => {
     expect(await text('loud.txt')).toBe('loud');
     expect(job.steps.find((s) => s.name === 'fail')!.conclusion).toBe('skipped');
     expect(await text('always.txt')).toBe('success');
+  });
+
+  it('applies the push trigger filters as GitHub does', async () => {
+    await expect(
+      runWorkflowJob({ workflowFile: '.github/workflows/demo.yml', job: 'build', eventName: 'push', eventPayload: { ref: 'refs/heads/dev' }, cwd: repo }),
+    ).rejects.toThrow(/refs\/heads\/dev does not match main/);
+    const trigger = { branches: ['main', 'release/**'], paths: ['pipeline/**', '!pipeline/**/*.md', 'data/*.yaml'] };
+    const push = (ref: string, ...files: string[]) => ({ ref, commits: [{ added: [], removed: [], modified: files }] });
+    expect(() => checkPushFilters(trigger, push('refs/heads/main', 'pipeline/engine/run.ts'), 'w')).not.toThrow();
+    expect(() => checkPushFilters(trigger, push('refs/heads/release/2026/11', 'data/sources.yaml'), 'w')).not.toThrow();
+    expect(() => checkPushFilters(trigger, push('refs/heads/main', 'pipeline/README.md', 'docs/x.md'), 'w')).toThrow(/none of the changed files/);
+    expect(() => checkPushFilters(trigger, push('refs/heads/main', 'data/raw/a.yaml'), 'w')).toThrow(/none of the changed files/);
+    expect(() => checkPushFilters(trigger, push('refs/tags/v1', 'pipeline/a.ts'), 'w')).toThrow(/branch-only/);
   });
 
   it('rejects an event the workflow does not declare, and an unknown job', async () => {

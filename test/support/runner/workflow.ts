@@ -116,6 +116,67 @@ export class WorkflowNotSupportedError extends Error {
   override name = 'WorkflowNotSupportedError';
 }
 
+/** The event does not start this workflow (its branch, tag or path filters exclude it). */
+export class WorkflowNotTriggeredError extends Error {
+  override name = 'WorkflowNotTriggeredError';
+}
+
+/** A GitHub filter pattern as a RegExp: `*` within a path segment, `**` across, `?` one character. */
+export function filterPattern(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*' && glob[i + 2] === '/') {
+      re += '(?:.*/)?'; // `docs/**/*.md` matches docs/README.md too
+      i += 2;
+    } else if (c === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '.';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** GitHub's filter semantics: patterns in order, a `!` pattern excludes again; last match wins. */
+function matchesFilters(value: string, patterns: readonly string[]): boolean {
+  let matched = false;
+  for (const p of patterns) {
+    if (p.startsWith('!')) {
+      if (filterPattern(p.slice(1)).test(value)) matched = false;
+    } else if (filterPattern(p).test(value)) matched = true;
+  }
+  return matched;
+}
+
+function asList(v: unknown): string[] | undefined {
+  return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : undefined;
+}
+
+/** Apply a push trigger's branches/tags/paths filters to a push payload, as GitHub does. */
+export function checkPushFilters(trigger: Record<string, unknown>, payload: unknown, where: string): void {
+  const p = (payload ?? {}) as { ref?: string; commits?: { added?: string[]; removed?: string[]; modified?: string[] }[] };
+  const ref = p.ref ?? '';
+  const isTag = ref.startsWith('refs/tags/');
+  const name = ref.replace(/^refs\/(heads|tags)\//, '');
+  const [include, ignore] = isTag ? [asList(trigger.tags), asList(trigger['tags-ignore'])] : [asList(trigger.branches), asList(trigger['branches-ignore'])];
+  const other = isTag ? asList(trigger.branches) ?? asList(trigger['branches-ignore']) : asList(trigger.tags) ?? asList(trigger['tags-ignore']);
+  if (!include && !ignore && other) throw new WorkflowNotTriggeredError(`${where}: a push of ${ref} does not match its ${isTag ? 'branch' : 'tag'}-only filters`);
+  if (include && !matchesFilters(name, include)) throw new WorkflowNotTriggeredError(`${where}: ${ref} does not match ${include.join(', ')}`);
+  if (ignore && matchesFilters(name, ignore)) throw new WorkflowNotTriggeredError(`${where}: ${ref} is ignored by ${ignore.join(', ')}`);
+  const paths = asList(trigger.paths);
+  const pathsIgnore = asList(trigger['paths-ignore']);
+  if (isTag || (!paths && !pathsIgnore)) return;
+  const changed = [...new Set((p.commits ?? []).flatMap((c) => [...(c.added ?? []), ...(c.removed ?? []), ...(c.modified ?? [])]))];
+  if (paths && !changed.some((f) => matchesFilters(f, paths))) {
+    throw new WorkflowNotTriggeredError(`${where}: none of the changed files (${changed.join(', ') || 'none'}) match paths ${paths.join(', ')}`);
+  }
+  if (pathsIgnore && changed.every((f) => matchesFilters(f, pathsIgnore))) {
+    throw new WorkflowNotTriggeredError(`${where}: every changed file is ignored by paths-ignore`);
+  }
+}
+
 function stepLabel(step: StepDef, index: number): string {
   return step.name ?? step.id ?? (step.uses ? `uses ${step.uses}` : `step ${index + 1}`);
 }
@@ -186,6 +247,7 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
   if (!events.has(options.eventName)) {
     throw new Error(`${options.workflowFile} is not triggered by '${options.eventName}' (on: ${[...events.keys()].join(', ')})`);
   }
+  if (options.eventName === 'push') checkPushFilters(events.get('push')!, options.eventPayload, options.workflowFile);
   checkSupported(options.workflowFile, options.job, job);
 
   const scratch = await mkdtemp(join(tmpdir(), 'workflow-job-'));
@@ -203,7 +265,12 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
     const base = runnerEnv({ eventName: options.eventName, eventPath, repository, sha, ref, token, workspace: cwd, runnerTemp, apiUrl, job: options.job, workflow: workflowName });
 
     const steps: Record<string, Value> = {};
-    const inputs = workflowInputs(events.get('workflow_dispatch') ?? events.get('workflow_call'), options.inputs ?? {});
+    // The inputs context exists only for the events that carry inputs; elsewhere it is empty.
+    const inputEvent = options.eventName === 'workflow_dispatch' || options.eventName === 'workflow_call';
+    if (!inputEvent && options.inputs && Object.keys(options.inputs).length) {
+      throw new Error(`workflow inputs were given, but a ${options.eventName} event carries none`);
+    }
+    const inputs = inputEvent ? workflowInputs(events.get(options.eventName), options.inputs ?? {}) : {};
     const github = githubContext({ eventName: options.eventName, eventPayload: options.eventPayload, repository, sha, ref, token, workspace: cwd, apiUrl, job: options.job, workflow: workflowName });
     const contexts: Record<string, Value> = {
       github,
