@@ -245,6 +245,8 @@ export class GitHubStandIn {
       return send(res, reply);
     }
     // Links GitHub hands out use the repository id; serve them under the owner/name path.
+    // GitHub serves the repository root listing at `/contents` as well as `/contents/`.
+    if (/^\/repos\/[^/]+\/[^/]+\/contents$/.test(url.pathname)) url.pathname += '/';
     const alias = /^\/repositories\/(\d+)(\/.*)?$/.exec(url.pathname);
     if (alias && Number(alias[1]) === this.state.repoId) url.pathname = `/repos/${this.state.owner}/${this.state.repo}${alias[2] ?? ''}`;
 
@@ -801,9 +803,8 @@ export class GitHubStandIn {
         const path = (ctx.params['path'] ?? '').replace(/^\/+|\/+$/g, '');
         const file = tree.get(path);
         if (file) {
-          if (/application\/vnd\.github(\.v3)?\.raw/.test(ctx.headers.accept ?? '')) {
-            return { status: 200, raw: { bytes: file.bytes, contentType: 'application/vnd.github.raw' } };
-          }
+          const rawType = /application\/vnd\.github(\.v3)?\.raw/.exec(ctx.headers.accept ?? '');
+          if (rawType) return { status: 200, raw: { bytes: file.bytes, contentType: `${rawType[0]}; charset=utf-8` } };
           return { status: 200, body: r().fileContent(path, file, ref) };
         }
         const prefix = path ? `${path}/` : '';
@@ -816,7 +817,8 @@ export class GitHubStandIn {
         }
         if (!children.size) return notFound();
         const entries = [...children.entries()]
-          .sort(([a], [b]) => a.localeCompare(b))
+          // Git tree order: by bytes, so `README.md` comes before `models`.
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
           .map(([name, type]) => {
             const full = prefix + name;
             if (type === 'file') return r().fileEntry(full, tree.get(full)!, ref);
