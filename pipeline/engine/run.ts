@@ -473,8 +473,13 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
           }
         }
       }
-      logger.info(`running (${describeReasons(reasons)})`);
-      const result = await (prefix ? engine.execute(def, ev, logger) : opts.logger.group(`${def.name} (${def.kind.kind})`, () => engine.execute(def, ev!, logger)));
+      const evaluated = ev;
+      const exec = (): Promise<StageResult> => {
+        logger.info(`running (${describeReasons(reasons)})`);
+        return engine.execute(def, evaluated, logger);
+      };
+      // Concurrent stages cannot share one collapsible section: their lines are prefixed instead.
+      const result = await (prefix ? exec() : opts.logger.group(`${def.name} (${def.kind.kind})`, exec));
       return done('ran', { outputs: result.outputs, summary: result.summary, reports: result.reports ?? [] });
     } catch (error) {
       const message = signal?.aborted && !(error instanceof NotImplementedError) ? `stage \`${def.name}\` was interrupted` : errorMessage(error);
