@@ -2,3 +2,4 @@
 export * from './action.ts';
 export * from './workflow.ts';
 export * from './expressions.ts';
+export * from './events.ts';
