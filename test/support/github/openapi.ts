@@ -308,6 +308,15 @@ export class OpenApiContract {
 
   /** Everything wrong with a response to `operationId` according to the description. */
   checkResponse(operationId: string, res: ResponseToCheck): string[] {
+    const problems = this.checkDeclaredResponse(operationId, res);
+    // `basic-error` requires nothing, but every GitHub error body carries a message.
+    if (res.status >= 400 && res.body !== undefined && !(isObject(res.body) && typeof res.body['message'] === 'string')) {
+      problems.push(`error ${res.status} body has no \`message\``);
+    }
+    return problems;
+  }
+
+  private checkDeclaredResponse(operationId: string, res: ResponseToCheck): string[] {
     const operation = this.operation(operationId);
     const responses = operation.raw['responses'] as JsonObject;
     const declared = responses[String(res.status)] as JsonObject | undefined;
