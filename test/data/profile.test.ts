@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { featureEdges, finalizeProfile, mergeProfiles, ProfileBuilder } from '../../pipeline/data/profile/profile.ts';
-import { addValue, evenEdges, mergeHistograms, newHistogram, quantiles } from '../../pipeline/data/profile/sketch.ts';
+import { addValue, evenEdges, mergeHistograms, newHistogram, quantileKey, quantiles } from '../../pipeline/data/profile/sketch.ts';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -45,11 +45,11 @@ describe('histogram sketch', () => {
     const h = newHistogram(evenEdges(0, 100, 50));
     values.forEach((v) => addValue(h, v));
     const q = quantiles(h);
-    expect(q['0']).toBe(values[0]);
-    expect(q['1']).toBe(values[values.length - 1]);
+    expect(q.p0).toBe(values[0]);
+    expect(q.p100).toBe(values[values.length - 1]);
     for (const p of [0.05, 0.25, 0.5, 0.75, 0.95]) {
       const exact = values[Math.floor(p * (values.length - 1))]!;
-      expect(Math.abs(q[String(p)]! - exact)).toBeLessThanOrEqual(2);
+      expect(Math.abs(q[quantileKey(p)]! - exact)).toBeLessThanOrEqual(2);
     }
   });
 });

@@ -44,14 +44,22 @@ export function yoloToPixels(cx: number, cy: number, bw: number, bh: number, w: 
   return [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h];
 }
 
-export function toLetterbox(box: BoxXYXY, g: Pick<LetterboxGeometry, 'scale' | 'pad'>): BoxXYXY {
+/** What box mapping needs: per-axis scale and the left/top pad (index items store exactly this). */
+export interface BoxMapping {
+  scale: readonly [number, number];
+  pad: readonly number[];
+}
+
+export function toLetterbox(box: BoxXYXY, g: BoxMapping): BoxXYXY {
   const [sx, sy] = g.scale;
-  const [left, top] = g.pad;
+  const left = g.pad[0]!;
+  const top = g.pad[1]!;
   return [box[0] * sx + left, box[1] * sy + top, box[2] * sx + left, box[3] * sy + top];
 }
 
-export function fromLetterbox(box: BoxXYXY, g: Pick<LetterboxGeometry, 'scale' | 'pad'>): BoxXYXY {
+export function fromLetterbox(box: BoxXYXY, g: BoxMapping): BoxXYXY {
   const [sx, sy] = g.scale;
-  const [left, top] = g.pad;
+  const left = g.pad[0]!;
+  const top = g.pad[1]!;
   return [(box[0] - left) / sx, (box[1] - top) / sy, (box[2] - left) / sx, (box[3] - top) / sy];
 }

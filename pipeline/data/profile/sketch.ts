@@ -87,6 +87,11 @@ export function mergeHistograms(a: HistogramSketch, b: HistogramSketch): Histogr
 
 export const PROFILE_QUANTILES = [0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1] as const;
 
+/** Key of a quantile in the profile: `p0`, `p1`, `p50`, `p99`, `p100` (strings keep their order in JSON). */
+export function quantileKey(q: number): string {
+  return `p${Math.round(q * 1000) / 10}`;
+}
+
 /**
  * Quantiles interpolated within the fixed bins (exact at 0 and 1 from min/max; elsewhere off by
  * at most one bin width). Derived from the histogram so they survive merging.
@@ -95,15 +100,15 @@ export function quantiles(h: HistogramSketch, qs: readonly number[] = PROFILE_QU
   const out: Record<string, number | null> = {};
   for (const q of qs) {
     if (h.count === 0 || h.min === null || h.max === null) {
-      out[String(q)] = null;
+      out[quantileKey(q)] = null;
       continue;
     }
     if (q <= 0) {
-      out[String(q)] = h.min;
+      out[quantileKey(q)] = h.min;
       continue;
     }
     if (q >= 1) {
-      out[String(q)] = h.max;
+      out[quantileKey(q)] = h.max;
       continue;
     }
     const target = q * h.count;
@@ -122,7 +127,7 @@ export function quantiles(h: HistogramSketch, qs: readonly number[] = PROFILE_QU
         seen += c;
       }
     }
-    out[String(q)] = Math.min(h.max, Math.max(h.min, value));
+    out[quantileKey(q)] = Math.min(h.max, Math.max(h.min, value));
   }
   return out;
 }
