@@ -60,4 +60,12 @@ describe('scripts/build.mjs', () => {
     expect(r.out).toMatch(/\(0 written, 1 removed\)/);
     expect(existsSync(stale)).toBe(false);
   });
+
+  it('npm run bench refuses an unknown benchmark name and lists the built ones', async () => {
+    const built = (await readdir(join(dist, 'bench')).catch(() => [] as string[])).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
+    const r = spawnSync(process.execPath, ['bench/run.mjs', 'no-such-bench'], { cwd: repoRoot, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown benchmark\(s\) no-such-bench/);
+    for (const name of built) expect(r.stderr).toContain(name);
+  });
 });
