@@ -63,6 +63,9 @@ describe('OpenApiContract', () => {
     expect(contract.checkRequest(create, { query: new URLSearchParams(), contentType: 'application/json', body: { name: 'no tag' } })).toEqual([
       expect.stringContaining('tag_name'),
     ]);
+    expect(contract.checkRequest(create, { query: new URLSearchParams(), contentType: 'application/json', body: { tag_name: 'v1', draf: true } })).toEqual([
+      'request body: unknown property `draf`',
+    ]);
     expect(contract.checkRequest(create, { query: new URLSearchParams(), contentType: 'application/json', body: undefined })).toEqual([
       'missing required request body (application/json)',
     ]);

@@ -108,6 +108,16 @@ describe('releases and assets', () => {
     const viaBrowser = await fetch(meta.browser_download_url);
     expect(Buffer.from(await viaBrowser.arrayBuffer())).toEqual(bytes);
     expect(gh().state.assets.get(seeded.id)?.download_count).toBe(2);
+
+    // @actions/github's client fetches through undici's own fetch: it must drop the token too.
+    const actions = getOctokit(DEFAULT_TOKEN, { baseUrl: gh().apiUrl });
+    const again = await actions.rest.repos.getReleaseAsset({ ...repo(), asset_id: seeded.id, headers: { accept: 'application/octet-stream' } });
+    expect(Buffer.from(again.data as unknown as ArrayBuffer)).toEqual(bytes);
+    expect(gh().requests.filter((r) => r.origin === 'objects').map((r) => [r.status, r.headers.authorization])).toEqual([
+      [200, undefined],
+      [200, undefined],
+      [200, undefined],
+    ]);
   });
 
   it('refuses a client that forwards Authorization to the objects origin', async () => {

@@ -303,6 +303,12 @@ export class OpenApiContract {
     if (Buffer.isBuffer(req.body)) return [...problems, 'request body is not JSON'];
     const fn = this.validator(`${this.pointerOf(operation, bodyEntry, 'requestBody')}/content/application~1json/schema`);
     if (!fn(req.body)) problems.push(`request body: ${formatErrors(fn.errors)}`);
+    // GitHub ignores fields it does not know; a misspelt one (`draf: false`) is a bug in the caller.
+    const schema = this.deref(((content['application/json'] as JsonObject)['schema'] ?? {}) as JsonObject);
+    if (isObject(req.body) && isObject(schema['properties']) && schema['additionalProperties'] === undefined) {
+      const known = schema['properties'];
+      for (const key of Object.keys(req.body)) if (!(key in known)) problems.push(`request body: unknown property \`${key}\``);
+    }
     return problems;
   }
 
