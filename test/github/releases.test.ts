@@ -156,3 +156,13 @@ describe('releases and assets', () => {
     expect(gone.data.message).toBe('Not Found');
   });
 });
+
+describe('the stand-in clock', () => {
+  const at = new Date('2026-03-01T12:00:00Z');
+  const gh = useGitHubStandIn(() => ({ now: () => at }));
+
+  it('stamps what it creates with the injected time', async () => {
+    const { data } = await client(gh().apiUrl).rest.repos.createRelease({ owner: gh().state.owner, repo: gh().state.repo, tag_name: 'v1' });
+    expect([data.created_at, data.published_at]).toEqual(['2026-03-01T12:00:00Z', '2026-03-01T12:00:00Z']);
+  });
+});
