@@ -200,6 +200,19 @@ describe('synthesize', () => {
     expect(toneVI.every((m) => m.skin_tone === 'VI')).toBe(true);
   });
 
+  it('image n and fusion row n do not depend on how many are generated', async () => {
+    const dir = await run('prefix', { seed: 42, images: 5, 'fusion-rows': 100 });
+    const small = await hashes(dir);
+    const full = await hashes(dirs.a!);
+    const images = [...small].filter(([f]) => /\/(images|labels)\//.test(f));
+    expect(images).toHaveLength(10);
+    for (const [f, h] of images) expect(full.get(f), f).toBe(h);
+    const head = (await readFile(join(dirs.a!, 'fusion.csv'), 'utf8')).split('\n').slice(0, 101).join('\n') + '\n';
+    expect(await readFile(join(dir, 'fusion.csv'), 'utf8')).toBe(head);
+    const meta = (await readFile(join(dirs.a!, 'metadata.jsonl'), 'utf8')).split('\n').slice(0, 5).join('\n') + '\n';
+    expect(await readFile(join(dir, 'metadata.jsonl'), 'utf8')).toBe(meta);
+  });
+
   it('refuses a non-empty directory and bad params, and stops when aborted', async () => {
     const busy = join(root, 'busy');
     await run('busy', { images: 1, 'fusion-rows': 1 });
