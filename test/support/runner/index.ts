@@ -3,3 +3,4 @@ export * from './action.ts';
 export * from './workflow.ts';
 export * from './expressions.ts';
 export * from './events.ts';
+export * from './checkout.ts';

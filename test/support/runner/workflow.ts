@@ -62,6 +62,7 @@ export interface StepResult {
   stderr: string;
   annotations: Annotation[];
   summary: string;
+  durationMs: number;
 }
 
 export interface JobRun {
@@ -317,8 +318,10 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
         stderr: '',
         annotations: [],
         summary: '',
+        durationMs: 0,
       };
       results.push(result);
+      const started = performance.now();
       const record = () => {
         if (step.id) steps[step.id] = { outputs: result.outputs, outcome: result.outcome, conclusion: result.conclusion };
       };
@@ -379,6 +382,7 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
         addedPath.unshift(...written.path);
         ok = run.exitCode === 0;
       }
+      result.durationMs = Math.round(performance.now() - started);
       if (result.summary) summaries.push(result.summary);
       const continueOnError = step['continue-on-error'] === true || step['continue-on-error'] === 'true';
       result.outcome = ok ? 'success' : 'failure';

@@ -1,0 +1,37 @@
+// A throwaway "checkout" of the repository for driving workflows end to end: the tracked sources
+// a job reads (workflows, action.yml files, pipeline/, data/ definitions, package.json), the
+// built dist/ (what ./actions/setup would build) and node_modules linked, not copied.
+
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Folders copied from the working tree as they are (tracked and untracked sources). */
+const copiedDirs = ['actions', 'pipeline', 'dist'];
+
+/**
+ * A temp directory laid out like a fresh checkout with dependencies installed and bundles built.
+ * Ignored outputs (data/raw, data/processed, .skintwin) are left out, as in a clean checkout.
+ */
+export async function prepareCheckout(prefix = 'checkout-'): Promise<string> {
+  const dest = await mkdtemp(join(tmpdir(), prefix));
+  for (const dir of copiedDirs) await cp(join(repoRoot, dir), join(dest, dir), { recursive: true });
+  const tracked = execFileSync('git', ['ls-files', '-z', '--', 'data', 'models', 'package.json', '.node-version'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean);
+  for (const file of tracked) {
+    await mkdir(dirname(join(dest, file)), { recursive: true });
+    await cp(join(repoRoot, file), join(dest, file));
+  }
+  // Workflows are taken from the working tree, so uncommitted edits are what gets tested.
+  await cp(join(repoRoot, '.github'), join(dest, '.github'), { recursive: true });
+  await symlink(join(repoRoot, 'node_modules'), join(dest, 'node_modules'), 'dir');
+  return dest;
+}
