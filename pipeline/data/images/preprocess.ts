@@ -52,7 +52,9 @@ export async function preprocessImage(
       ? letterboxGeometry(width, height, spec.size)
       : { size: spec.size, width: spec.size, height: spec.size, scale: [spec.size / width, spec.size / height] as [number, number], pad: [0, 0, 0, 0] as [number, number, number, number] };
   let pipeline = sharp(input, DECODE_OPTIONS)
-    .resize(geometry.width, geometry.height, { fit: 'fill' })
+    // Linear (triangle, antialiased when reducing) as cv2.INTER_LINEAR / torchvision bilinear,
+    // which the original models were trained with; also ~25% cheaper than lanczos3.
+    .resize(geometry.width, geometry.height, { fit: 'fill', kernel: 'linear' })
     .flatten({ background: { r: LETTERBOX_PAD_VALUE, g: LETTERBOX_PAD_VALUE, b: LETTERBOX_PAD_VALUE } })
     .toColourspace('srgb');
   const [left, top, right, bottom] = geometry.pad;

@@ -53,7 +53,7 @@ export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
   let thumb: Buffer;
   try {
     thumb = await sharp(bytes, DECODE_OPTIONS)
-      .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'fill' })
+      .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'fill', kernel: 'linear' })
       .flatten({ background: { r: 114, g: 114, b: 114 } })
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })

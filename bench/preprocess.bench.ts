@@ -1,0 +1,296 @@
+// Benchmark: image preprocessing throughput (decode a 640×480 JPEG, resize to 224, normalise to
+// float CHW) with 1 and 2 images in flight, next to sharp's raw decode-and-resize ceiling and to
+// Pillow in 2 processes on the same images (when python3 has PIL), plus the peak RSS of a child
+// process running prepare-data over a generated dataset. Goals: ≥ 600 images/s on 2 cores and
+// peak RSS ≤ 400 MB. Knobs: BENCH_IMAGES (default 400), BENCH_PREPARE_IMAGES (default 2000),
+// BENCH_ROUNDS (default 3).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { writeJsonAtomic } from '../pipeline/core/fs.ts';
+import type { Logger, Progress } from '../pipeline/core/logger.ts';
+import { forEachPool } from '../pipeline/data/images/pool.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW } from '../pipeline/data/images/preprocess.ts';
+import { prepareImages } from '../pipeline/data/prepare/images.ts';
+
+const N = Number(process.env.BENCH_IMAGES ?? 400);
+const PREPARE_N = Number(process.env.BENCH_PREPARE_IMAGES ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SIZE = 224;
+
+const quiet: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error: (m) => console.error(`error: ${m}`),
+  group: (_t, fn) => fn(),
+  progress: (): Progress => ({ tick() {}, set() {}, done() {} }),
+  secret() {},
+};
+
+type SharpModule = (typeof import('sharp'))['default'];
+
+/** A smooth picture (a few sinusoids per channel), deterministic per seed. */
+function picture(w: number, h: number, seed: number): Buffer {
+  let s = (seed * 2654435761 + 1) >>> 0;
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const waves = Array.from({ length: 9 }, () => [rnd() * 6, rnd() * 6, rnd() * 6.28, 40 + rnd() * 80] as const);
+  const buf = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        let v = 128;
+        for (let k = c * 3; k < c * 3 + 3; k++) {
+          const [fx, fy, ph, amp] = waves[k]!;
+          v += amp * 0.5 * Math.sin(((fx * x) / w) * 6.28 + ((fy * y) / h) * 6.28 + ph);
+        }
+        buf[(y * w + x) * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return buf;
+}
+
+/** n distinct 640×480 JPEGs: a few decoded bases, each copy with its own sprinkle of noise. */
+async function makeJpegs(sharp: SharpModule, n: number, w = 640, h = 480): Promise<Buffer[]> {
+  const bases = Array.from({ length: 4 }, (_, b) => picture(w, h, b + 1));
+  const out: Buffer[] = [];
+  await forEachPool(Array.from({ length: n }, (_, i) => i), 2, async (i) => {
+    const raw = Buffer.from(bases[i % bases.length]!);
+    let x = (i + 1) * 2654435761;
+    for (let k = 0; k < (w * h) / 50; k++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      raw[x % raw.length] = (x >>> 8) & 255;
+    }
+    out[i] = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  });
+  return out;
+}
+
+interface Variant {
+  name: string;
+  /** Images in flight. */
+  inflight: number;
+  /** libvips threads per image (sharp.concurrency). */
+  threads: number;
+  kernel: 'linear' | 'lanczos3';
+  normalize: boolean;
+  cache: boolean;
+}
+
+async function runVariant(sharp: SharpModule, jpegs: Buffer[], v: Variant): Promise<{ seconds: number; cpuMs: number }> {
+  sharp.concurrency(v.threads);
+  if (v.cache) sharp.cache(true);
+  else sharp.cache(false);
+  const plane = SIZE * SIZE;
+  const mean = [...IMAGENET_MEAN];
+  const std = [...IMAGENET_STD];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await forEachPool(jpegs, v.inflight, async (jpeg) => {
+    const pixels = await sharp(jpeg).resize(SIZE, SIZE, { fit: 'fill', kernel: v.kernel }).raw().toBuffer();
+    if (v.normalize) normalizeToCHW(pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+const PILLOW = String.raw`
+import io, sys, time
+from PIL import Image
+import numpy as np
+files, draft = sys.argv[1:-1], sys.argv[-1] == 'draft'
+data = [open(f, 'rb').read() for f in files]
+mean = np.array([0.485, 0.456, 0.406], np.float32); std = np.array([0.229, 0.224, 0.225], np.float32)
+t = time.perf_counter()
+for b in data:
+    im = Image.open(io.BytesIO(b))
+    if draft: im.draft('RGB', (224, 224))
+    im = im.convert('RGB').resize((224, 224), Image.BILINEAR)
+    a = ((np.asarray(im, np.float32) / 255.0 - mean) / std).transpose(2, 0, 1).copy()
+print(time.perf_counter() - t)
+`;
+
+function findPython(): string | undefined {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import PIL, numpy'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/** Pillow in `procs` processes over the same files; throughput from the slowest process's timed loop. */
+async function runPillow(python: string, files: string[], procs: number, draft: boolean): Promise<number> {
+  const shares = Array.from({ length: procs }, (_, p) => files.filter((_, i) => i % procs === p));
+  const times = await Promise.all(
+    shares.map(
+      (share) =>
+        new Promise<number>((resolve, reject) => {
+          const child = spawn(python, ['-c', PILLOW, ...share, draft ? 'draft' : 'full'], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (c) => (out += c));
+          child.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`python exited ${code}`))));
+        }),
+    ),
+  );
+  return files.length / Math.max(...times);
+}
+
+/** Child mode: run prepare-data (classification, 224) over `dir` and report peak RSS. */
+async function prepareChild(dataset: string, out: string): Promise<void> {
+  const t0 = performance.now();
+  const r = await prepareImages({
+    task: 'classification',
+    root: dataset,
+    display: 'bench',
+    outDir: out,
+    imageSize: SIZE,
+    fractions: { train: 0.7, val: 0.15 },
+    seed: 42,
+    maxBadFraction: 0.05,
+    nearDuplicateDistance: 4,
+    labelSource: 'metadata',
+    minSize: 32,
+    strictColour: false,
+    imbalanceRatio: 10,
+    concurrency: 2,
+    logger: quiet,
+  });
+  const usage = process.resourceUsage();
+  process.stdout.write(
+    JSON.stringify({ seconds: (performance.now() - t0) / 1000, maxRssKiB: usage.maxRSS, counts: r.counts, quarantined: r.quarantined }) + '\n',
+  );
+}
+
+async function writeDataset(sharp: SharpModule, dir: string, n: number): Promise<void> {
+  await mkdir(join(dir, 'train', 'images'), { recursive: true });
+  await mkdir(join(dir, 'train', 'labels'), { recursive: true });
+  const bases = Array.from({ length: 8 }, (_, b) => picture(640, 480, 100 + b));
+  const meta: string[] = [];
+  const types = ['Dry', 'Normal', 'Oily'];
+  await forEachPool(Array.from({ length: n }, (_, i) => i), 2, async (i) => {
+    const raw = Buffer.from(bases[i % bases.length]!);
+    // Shift each copy so perceptual hashes differ, then sprinkle noise.
+    const shift = ((i * 7919) % 600) * 3;
+    raw.copyWithin(0, shift);
+    let x = (i + 7) * 2246822519;
+    for (let k = 0; k < 3000; k++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      raw[x % raw.length] = (x >>> 8) & 255;
+    }
+    const id = `img${String(i).padStart(6, '0')}`;
+    await writeFile(join(dir, 'train', 'images', `${id}.jpg`), await sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
+    meta[i] = JSON.stringify({ id, file: `train/images/${id}.jpg`, skin_type: types[i % 3], skin_tone: ['I', 'II', 'III', 'IV', 'V', 'VI'][i % 6], source: 'bench' });
+  });
+  await writeFile(join(dir, 'metadata.jsonl'), meta.join('\n') + '\n');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const work = await mkdtemp(join(tmpdir(), 'preprocess-bench-'));
+  try {
+    const load0 = loadavg()[0]!;
+    console.log(`preprocess bench: ${N} JPEGs 640×480 → ${SIZE}×${SIZE} float CHW, ${ROUNDS} rounds, ${cpus().length} CPUs, load ${load0.toFixed(1)}`);
+    const jpegs = await makeJpegs(sharp, N);
+    const files: string[] = [];
+    await mkdir(join(work, 'jpegs'));
+    for (const [i, j] of jpegs.entries()) {
+      const f = join(work, 'jpegs', `${i}.jpg`);
+      await writeFile(f, j);
+      files.push(f);
+    }
+    const variants: Variant[] = [
+      { name: 'sharp naive (1 at a time, defaults, lanczos3)', inflight: 1, threads: cpus().length, kernel: 'lanczos3', normalize: true, cache: true },
+      { name: 'sharp tuned, 1 worker', inflight: 1, threads: 1, kernel: 'linear', normalize: true, cache: false },
+      { name: 'sharp tuned, 2 workers', inflight: 2, threads: 1, kernel: 'linear', normalize: true, cache: false },
+      { name: 'sharp tuned, 3 in flight', inflight: 3, threads: 1, kernel: 'linear', normalize: true, cache: false },
+      { name: 'sharp 2 workers, 2 libvips threads each', inflight: 2, threads: 2, kernel: 'linear', normalize: true, cache: false },
+      { name: 'sharp ceiling: decode+resize, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'linear', normalize: false, cache: false },
+      { name: 'sharp ceiling: decode+resize lanczos3, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'lanczos3', normalize: false, cache: false },
+    ];
+    // Warm up (loads libvips, JIT) then interleave rounds so a busy neighbour hurts every variant alike.
+    await runVariant(sharp, jpegs.slice(0, 40), variants[1]!);
+    const samples = new Map<string, { ips: number[]; cpu: number[] }>(variants.map((v) => [v.name, { ips: [], cpu: [] }]));
+    const python = findPython();
+    const pillow = new Map<string, number[]>();
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const v of variants) {
+        const { seconds, cpuMs } = await runVariant(sharp, jpegs, v);
+        samples.get(v.name)!.ips.push(N / seconds);
+        samples.get(v.name)!.cpu.push(cpuMs / N);
+      }
+      if (python) {
+        for (const [label, procs, draft] of [
+          ['Pillow, 2 processes (draft: JPEG DCT-scaled decode)', 2, true],
+          ['Pillow, 2 processes (full decode)', 2, false],
+          ['Pillow, 1 process (draft)', 1, true],
+        ] as const) {
+          const ips = await runPillow(python, files, procs, draft);
+          pillow.set(label, [...(pillow.get(label) ?? []), ips]);
+        }
+      }
+    }
+    const rows = [
+      ...variants.map((v) => ({
+        name: v.name,
+        imagesPerSecond: Math.round(median(samples.get(v.name)!.ips)),
+        best: Math.round(Math.max(...samples.get(v.name)!.ips)),
+        cpuMsPerImage: Number(median(samples.get(v.name)!.cpu).toFixed(2)),
+      })),
+      ...[...pillow].map(([name, ips]) => ({ name, imagesPerSecond: Math.round(median(ips)), best: Math.round(Math.max(...ips)), cpuMsPerImage: null })),
+    ];
+    console.log('');
+    console.log('| variant | images/s (median) | best | CPU ms/image |');
+    console.log('|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.name} | ${r.imagesPerSecond} | ${r.best} | ${r.cpuMsPerImage ?? '–'} |`);
+    if (!python) console.log('(Pillow skipped: no python3 with PIL and numpy)');
+
+    // Peak RSS of prepare-data in a child process.
+    const dataset = join(work, 'dataset');
+    console.log(`\ngenerating ${PREPARE_N} images for the prepare-data RSS run…`);
+    await writeDataset(sharp, dataset, PREPARE_N);
+    const child = await new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, [process.argv[1]!, '--prepare-child', dataset, join(work, 'prepared')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`prepare child exited ${code}`))));
+    });
+    const prep = JSON.parse(child.trim().split('\n').pop()!) as { seconds: number; maxRssKiB: number; counts: Record<string, number>; quarantined: number };
+    const rssMB = prep.maxRssKiB / 1024;
+    console.log(`prepare-data over ${PREPARE_N} images: ${prep.seconds.toFixed(1)} s (${(PREPARE_N / prep.seconds).toFixed(0)} images/s incl. validation), peak RSS ${rssMB.toFixed(0)} MB`);
+
+    const tuned2 = rows.find((r) => r.name === 'sharp tuned, 2 workers')!;
+    const pillow2 = rows.find((r) => r.name.startsWith('Pillow, 2 processes (draft'));
+    const report = {
+      benchmark: 'preprocess',
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, sharp: sharp.versions, loadAverageStart: load0, loadAverageEnd: loadavg()[0] },
+      images: N,
+      rounds: ROUNDS,
+      results: rows,
+      prepare: { images: PREPARE_N, seconds: Number(prep.seconds.toFixed(2)), peakRssMB: Math.round(rssMB), counts: prep.counts },
+      goals: {
+        imagesPerSecond: 600,
+        peakRssMB: 400,
+        metThroughput: tuned2.imagesPerSecond >= 600,
+        metRss: rssMB <= 400,
+        versusPillow2: pillow2 ? Number((tuned2.imagesPerSecond / pillow2.imagesPerSecond).toFixed(2)) : null,
+      },
+    };
+    await writeJsonAtomic(join(process.cwd(), 'reports', 'bench', 'preprocess.json'), report);
+    console.log(`\nwrote reports/bench/preprocess.json (load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}: numbers from a busy machine understate throughput)`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--prepare-child') await prepareChild(process.argv[3]!, process.argv[4]!);
+else await main();
