@@ -158,7 +158,9 @@ export class OpenApiContract {
         this.byId.set(operation.operationId, operation);
       }
     }
-    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, addUsedSchema: false, inlineRefs: false });
+    // inlineRefs off: each component compiles once and is shared, instead of being inlined into
+    // every operation that embeds it (issues embed repositories embed users...). One error is enough.
+    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, addUsedSchema: false, inlineRefs: false, code: { optimize: false } });
     this.ajv.addFormat('date-time', (s: string) => RFC3339.test(s) && !Number.isNaN(Date.parse(s)));
     this.ajv.addFormat('date', /^\d{4}-\d{2}-\d{2}$/);
     this.ajv.addFormat('uri', (s: string) => URL.canParse(s));

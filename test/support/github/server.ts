@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { operations } from '@octokit/openapi-types';
 import { OpenApiContract, mediaType, type MatchedOperation } from './openapi.ts';
 import { Renderer } from './render.ts';
 import { RepositoryState, gitBlobSha, sha256Digest, type CheckRunRecord, type IssueRecord, type UserRecord } from './state.ts';
@@ -82,6 +83,9 @@ export interface Reply {
 }
 
 export type Handler = (ctx: HandlerContext) => Reply;
+
+/** The JSON request body of an operation, as @octokit/openapi-types describes it (checked before handlers run). */
+type JsonBody<K extends keyof operations> = operations[K] extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
 
 export const DEFAULT_TOKEN = 'ghs_standin_github_token';
 const DOCS = 'https://docs.github.com/rest';
@@ -524,7 +528,7 @@ export class GitHubStandIn {
     const handlers: Record<string, Handler> = {
       // Releases
       'repos/create-release': (ctx) => {
-        const b = ctx.body as { tag_name: string; target_commitish?: string; name?: string; body?: string; draft?: boolean; prerelease?: boolean; make_latest?: string };
+        const b = ctx.body as JsonBody<'repos/create-release'>;
         if (s.findReleaseByTag(b.tag_name)) return alreadyExists('Release', 'tag_name');
         const target = b.target_commitish ?? s.defaultBranch;
         if (!s.tags.has(b.tag_name) && !s.resolveRef(target)) {
@@ -566,7 +570,7 @@ export class GitHubStandIn {
       'repos/update-release': (ctx) => {
         const rel = release(ctx);
         if (!rel) return notFound();
-        const b = ctx.body as { tag_name?: string; target_commitish?: string; name?: string; body?: string; draft?: boolean; prerelease?: boolean; make_latest?: string };
+        const b = ctx.body as JsonBody<'repos/update-release'>;
         if (b.tag_name !== undefined && b.tag_name !== rel.tag_name) {
           if (s.findReleaseByTag(b.tag_name)) return alreadyExists('Release', 'tag_name');
           rel.tag_name = b.tag_name;
@@ -636,7 +640,7 @@ export class GitHubStandIn {
       'repos/update-release-asset': (ctx) => {
         const a = asset(ctx);
         if (!a) return notFound();
-        const b = ctx.body as { name?: string; label?: string; state?: string };
+        const b = ctx.body as JsonBody<'repos/update-release-asset'>;
         if (b.name !== undefined && b.name !== a.name) {
           if (s.assetsOf(a.release_id).some((x) => x.name === b.name)) return alreadyExists('ReleaseAsset', 'name');
           a.name = b.name;
@@ -653,7 +657,7 @@ export class GitHubStandIn {
       },
       // Issues
       'issues/create': (ctx) => {
-        const b = ctx.body as { title: string | number; body?: string; labels?: unknown[]; assignees?: string[] };
+        const b = ctx.body as JsonBody<'issues/create'>;
         const i = s.seedIssue({ title: String(b.title), body: b.body ?? null, user: ctx.user, assignees: b.assignees ?? [] });
         setIssueLabels(i, labelNames({ labels: b.labels ?? [] }));
         return { status: 201, body: r().issue(i), headers: { location: `${r().repoApi}/issues/${i.number}` } };
@@ -682,14 +686,14 @@ export class GitHubStandIn {
       'issues/update': (ctx) => {
         const i = issue(ctx);
         if (!i) return notFound();
-        const b = ctx.body as { title?: string | number; body?: string; state?: 'open' | 'closed'; state_reason?: IssueRecord['state_reason']; labels?: unknown[]; assignees?: string[] };
+        const b = ctx.body as JsonBody<'issues/update'>;
         if (b.title !== undefined) i.title = String(b.title);
         if (b.body !== undefined) i.body = b.body;
         if (b.labels !== undefined) {
           i.labels = [];
           setIssueLabels(i, labelNames({ labels: b.labels }));
         }
-        if (b.assignees !== undefined) i.assignees = b.assignees;
+        if (b.assignees !== undefined && b.assignees !== null) i.assignees = b.assignees.map((a) => (typeof a === 'string' ? a : (a.login ?? '')));
         if (b.state === 'closed' && i.state === 'open') {
           i.state = 'closed';
           i.state_reason = b.state_reason ?? 'completed';
@@ -710,7 +714,7 @@ export class GitHubStandIn {
       'issues/create-comment': (ctx) => {
         const i = issue(ctx);
         if (!i) return notFound();
-        const c = s.seedComment(i.number, String((ctx.body as { body: string }).body), ctx.user);
+        const c = s.seedComment(i.number, (ctx.body as JsonBody<'issues/create-comment'>).body, ctx.user);
         i.updated_at = c.created_at;
         return { status: 201, body: r().comment(c), headers: { location: `${r().repoApi}/issues/comments/${c.id}` } };
       },
@@ -728,7 +732,7 @@ export class GitHubStandIn {
       'issues/update-comment': (ctx) => {
         const c = comment(ctx);
         if (!c) return notFound();
-        c.body = String((ctx.body as { body: string }).body);
+        c.body = (ctx.body as JsonBody<'issues/update-comment'>).body;
         c.updated_at = s.timestamp();
         return { status: 200, body: r().comment(c) };
       },
@@ -740,7 +744,7 @@ export class GitHubStandIn {
       },
       // Labels
       'issues/create-label': (ctx) => {
-        const b = ctx.body as { name: string; color?: string; description?: string };
+        const b = ctx.body as JsonBody<'issues/create-label'>;
         if (b.color !== undefined && !validColor(b.color)) return error(422, 'Validation Failed', [{ resource: 'Label', code: 'invalid', field: 'color' }]);
         if (s.labels.has(b.name.toLowerCase())) return alreadyExists('Label', 'name');
         const l = s.seedLabel(b.name, (b.color ?? 'ededed').replace(/^#/, ''), b.description ?? null);
@@ -754,7 +758,7 @@ export class GitHubStandIn {
       'issues/update-label': (ctx) => {
         const l = label(ctx);
         if (!l) return notFound();
-        const b = ctx.body as { new_name?: string; color?: string; description?: string };
+        const b = ctx.body as JsonBody<'issues/update-label'>;
         if (b.color !== undefined && !validColor(b.color)) return error(422, 'Validation Failed', [{ resource: 'Label', code: 'invalid', field: 'color' }]);
         if (b.new_name !== undefined && b.new_name.toLowerCase() !== l.name.toLowerCase()) {
           if (s.labels.has(b.new_name.toLowerCase())) return alreadyExists('Label', 'name');
@@ -827,7 +831,7 @@ export class GitHubStandIn {
         return { status: 200, body: entries };
       },
       'repos/create-or-update-file-contents': (ctx) => {
-        const b = ctx.body as { message: string; content: string; sha?: string; branch?: string };
+        const b = ctx.body as JsonBody<'repos/create-or-update-file-contents'>;
         const branch = b.branch ?? s.defaultBranch;
         const head = s.branches.get(branch);
         if (!head) return error(404, `Branch ${branch} not found`);
@@ -844,7 +848,7 @@ export class GitHubStandIn {
       },
       // Check runs
       'checks/create': (ctx) => {
-        const b = ctx.body as Partial<CheckRunRecord> & { name: string; head_sha: string; output?: { title?: string; summary?: string; text?: string } };
+        const b = ctx.body as JsonBody<'checks/create'>;
         const status = b.conclusion ? 'completed' : (b.status ?? 'queued');
         const now = s.timestamp();
         const run: CheckRunRecord = {
@@ -870,7 +874,7 @@ export class GitHubStandIn {
       'checks/update': (ctx) => {
         const run = s.checkRuns.get(intParam(ctx.params['check_run_id']));
         if (!run) return notFound();
-        const b = ctx.body as Partial<CheckRunRecord> & { output?: { title?: string; summary?: string; text?: string } };
+        const b = ctx.body as JsonBody<'checks/update'>;
         if (b.name !== undefined) run.name = b.name;
         if (b.details_url !== undefined) run.details_url = b.details_url;
         if (b.external_id !== undefined) run.external_id = b.external_id;
@@ -898,7 +902,7 @@ export class GitHubStandIn {
       },
       // Commit statuses
       'repos/create-commit-status': (ctx) => {
-        const b = ctx.body as { state: 'error' | 'failure' | 'pending' | 'success'; target_url?: string | null; description?: string | null; context?: string };
+        const b = ctx.body as JsonBody<'repos/create-commit-status'>;
         const now = s.timestamp();
         const st = {
           id: s.id(),
@@ -942,13 +946,13 @@ export class GitHubStandIn {
       },
       // Dispatches
       'repos/create-dispatch-event': (ctx) => {
-        const b = ctx.body as { event_type: string; client_payload?: Record<string, unknown> };
+        const b = ctx.body as JsonBody<'repos/create-dispatch-event'>;
         s.dispatches.push({ event_type: b.event_type, client_payload: b.client_payload, token: ctx.token });
         this.trigger(ctx, { event: 'repository_dispatch', action: b.event_type, detail: { client_payload: b.client_payload ?? {} } });
         return { status: 204 };
       },
       'actions/create-workflow-dispatch': (ctx) => {
-        const b = ctx.body as { ref: string; inputs?: Record<string, unknown>; return_run_details?: boolean };
+        const b = ctx.body as JsonBody<'actions/create-workflow-dispatch'>;
         if (!s.resolveRef(b.ref)) return error(422, `No ref found for: ${b.ref}`);
         const workflowId = ctx.params['workflow_id'] ?? '';
         s.workflowDispatches.push({ workflow_id: workflowId, ref: b.ref, inputs: b.inputs, token: ctx.token });
