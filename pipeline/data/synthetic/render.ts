@@ -157,7 +157,7 @@ export function planImage(cfg: SynthConfig, index: number): ImagePlan {
 
   const gain = (hard ? rng.range(0.7, 1.25) : rng.range(0.85, 1.1)) * cfg.brightness;
   const strength = (hard ? rng.range(0.1, 0.45) : rng.range(0, 0.25)) * (skinType === 0 ? 0.6 : 1);
-  const tintSpread = hard ? 0.06 : 0.015;
+  const tintSpread = hard ? 0.05 : 0.015;
   const light = {
     gain,
     strength,
@@ -657,6 +657,15 @@ function drawBase(buf: Uint8ClampedArray, plan: ImagePlan): void {
   const sr = skin[0] + (lum - skin[0]) * texture.desaturate - (lum - skin[0]) * texture.saturate;
   const sg = skin[1] + (lum - skin[1]) * texture.desaturate - (lum - skin[1]) * texture.saturate;
   const sb = skin[2] + (lum - skin[2]) * texture.desaturate - (lum - skin[2]) * texture.saturate;
+  // Per-column cell index and fraction, computed once instead of per pixel.
+  const cellX = new Int32Array(W);
+  const fracX = new Float64Array(W);
+  for (let x = 0; x < W; x++) {
+    const gx = (x + 0.5) / cell;
+    cellX[x] = Math.floor(gx);
+    fracX[x] = gx - Math.floor(gx);
+  }
+  const column = new Float64Array(gw);
   const noise = tile();
   const mask = TILE - 1;
   const ox = noiseSeed & mask;
@@ -675,6 +684,8 @@ function drawBase(buf: Uint8ClampedArray, plan: ImagePlan): void {
     const gy = py / cell;
     const gy0 = Math.floor(gy);
     const fy = gy - gy0;
+    // The coarse grid interpolated vertically for this row; per pixel only the horizontal step.
+    for (let i = 0, top = gy0 * gw; i < gw; i++) column[i] = grid[top + i]! + (grid[top + gw + i]! - grid[top + i]!) * fy;
     const bgT = y / H;
     const bgR = bgTop[0] + (bgBottom[0] - bgTop[0]) * bgT;
     const bgG = bgTop[1] + (bgBottom[1] - bgTop[1]) * bgT;
@@ -687,13 +698,8 @@ function drawBase(buf: Uint8ClampedArray, plan: ImagePlan): void {
       const d2 = dx * dx * invRx2 + dy2;
       const fine = noise[noiseRow + ((x + ox) & mask)]! / 256 - 0.5;
       if (d2 <= 1 || (py >= neckTop && dx > -neckHalf && dx < neckHalf)) {
-        const gx = px / cell;
-        const gx0 = Math.floor(gx);
-        const fx = gx - gx0;
-        const i0 = gy0 * gw + gx0;
-        const top = grid[i0]! + (grid[i0 + 1]! - grid[i0]!) * fx;
-        const bottom = grid[i0 + gw]! + (grid[i0 + gw + 1]! - grid[i0 + gw]!) * fx;
-        const low = top + (bottom - top) * fy;
+        const gx0 = cellX[x]!;
+        const low = column[gx0]! + (column[gx0 + 1]! - column[gx0]!) * fracX[x]!;
         // Rounded shading toward the face's edge, darker neck.
         const shade = d2 <= 1 ? 1 - 0.2 * d2 * d2 : 0.82;
         let k = shade * (1 + texture.low * low * 2 + texture.fine * fine * 2);
