@@ -157,6 +157,28 @@ describe('runWorkflowJob', () => {
     expect(() => checkPushFilters(trigger, push('refs/tags/v1', 'pipeline/a.ts'), 'w')).toThrow(/branch-only/);
   });
 
+  it('gives a job the results of the jobs it needs, and insists on them', async () => {
+    await writeFile(
+      join(repo, '.github', 'workflows', 'needs.yml'),
+      `on: push
+jobs:
+  report:
+    needs: train
+    runs-on: ubuntu-latest
+    if: needs.train.result == 'success'
+    steps:
+      - id: say
+        run: echo "version=\${{ needs.train.outputs.version }}" >> "$GITHUB_OUTPUT"
+`,
+    );
+    const base = { workflowFile: '.github/workflows/needs.yml', job: 'report', eventName: 'push', eventPayload: { ref: 'refs/heads/main' }, cwd: repo };
+    await expect(runWorkflowJob(base)).rejects.toThrow(/needs train/);
+    const ran = await runWorkflowJob({ ...base, needs: { train: { result: 'success', outputs: { version: 'v3' } } } });
+    expect(ran.steps[0]!.outputs).toEqual({ version: 'v3' });
+    const skipped = await runWorkflowJob({ ...base, needs: { train: { result: 'failure', outputs: {} } } });
+    expect(skipped.steps).toEqual([]);
+  });
+
   it('rejects an event the workflow does not declare, and an unknown job', async () => {
     await expect(runWorkflowJob({ workflowFile: '.github/workflows/demo.yml', job: 'build', eventName: 'release', cwd: repo })).rejects.toThrow(
       /not triggered by 'release'/,

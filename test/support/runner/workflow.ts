@@ -45,6 +45,8 @@ export interface RunWorkflowJobOptions extends StandInEndpoints {
   env?: Readonly<Record<string, string>>;
   /** Per-step timeout (default 300 s). */
   stepTimeoutMs?: number;
+  /** Results of the jobs this one `needs` (the executor runs one job; earlier jobs are the test's). */
+  needs?: Readonly<Record<string, { result: 'success' | 'failure' | 'skipped'; outputs: Record<string, string> }>>;
 }
 
 export type StepKind = 'action' | 'run' | 'prepared';
@@ -100,6 +102,7 @@ interface JobDef {
   container?: unknown;
   services?: unknown;
   uses?: string;
+  needs?: string | string[];
   defaults?: { run?: { shell?: string; 'working-directory'?: string } };
 }
 
@@ -250,6 +253,9 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
   }
   if (options.eventName === 'push') checkPushFilters(events.get('push')!, options.eventPayload, options.workflowFile);
   checkSupported(options.workflowFile, options.job, job);
+  const needed = typeof job.needs === 'string' ? [job.needs] : (job.needs ?? []);
+  const missing = needed.filter((n) => !options.needs?.[n]);
+  if (missing.length) throw new Error(`${options.workflowFile}: job '${options.job}' needs ${missing.join(', ')}: pass their results as \`needs\``);
 
   const scratch = await mkdtemp(join(tmpdir(), 'workflow-job-'));
   try {
@@ -282,7 +288,7 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
       runner: { os: 'Linux', arch: 'X64', name: 'loopback-runner', temp: runnerTemp, environment: 'self-hosted' },
       job: { status: 'success' },
       matrix: {},
-      needs: {},
+      needs: { ...options.needs },
       strategy: {},
       env: {},
     };
