@@ -248,9 +248,9 @@ export class GitHubStandIn {
       record(undefined, reply.status);
       return send(res, reply);
     }
-    // Links GitHub hands out use the repository id; serve them under the owner/name path.
     // GitHub serves the repository root listing at `/contents` as well as `/contents/`.
     if (/^\/repos\/[^/]+\/[^/]+\/contents$/.test(url.pathname)) url.pathname += '/';
+    // Links GitHub hands out use the repository id; serve them under the owner/name path.
     const alias = /^\/repositories\/(\d+)(\/.*)?$/.exec(url.pathname);
     if (alias && Number(alias[1]) === this.state.repoId) url.pathname = `/repos/${this.state.owner}/${this.state.repo}${alias[2] ?? ''}`;
 
@@ -415,7 +415,7 @@ export class GitHubStandIn {
   private serveObject(method: string, url: URL, headers: http.IncomingHttpHeaders, _raw: Buffer): Reply {
     if (headers.authorization) {
       // Signed storage URLs refuse a second credential; a client that forwards auth across origins breaks here.
-      this.violation(`GET ${url.pathname}: Authorization header forwarded to the objects origin`);
+      this.violation(`${method} ${url.pathname}: Authorization header forwarded to the objects origin`);
       return { status: 400, raw: { bytes: Buffer.from('Only one auth mechanism allowed'), contentType: 'text/plain' } };
     }
     if (method !== 'GET') return { status: 405, raw: { bytes: Buffer.alloc(0), contentType: 'text/plain' } };
