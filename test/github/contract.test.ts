@@ -158,3 +158,13 @@ describe('the stand-in reports contract violations', () => {
     ]);
   });
 });
+
+describe('the after-test check of useGitHubStandIn', () => {
+  const gh = useGitHubStandIn();
+
+  // Expected to fail: nothing in the test body asserts, the violation alone must fail it.
+  it.fails('fails the test whose request broke the contract', async () => {
+    const res = await fetch(`${gh().apiUrl}/no/such/route`, { headers: { authorization: `token ${DEFAULT_TOKEN}` } });
+    await res.arrayBuffer();
+  });
+});
