@@ -62,7 +62,8 @@ function unescapeCommand(text: string): string {
 /** Messages from the cache library that mean the call did not do its job. */
 function problemIn(line: string): string | undefined {
   const command = /^::(warning|error)(?: [^:]*)?::(.*)$/.exec(line);
-  if (command) return unescapeCommand(command[2]!);
+  // Our own warnings about an overlapping call are not this call's problem.
+  if (command) return command[2]!.startsWith('Remote cache:') ? undefined : unescapeCommand(command[2]!);
   if (/^Failed to (save|restore):/.test(line)) return line;
   return undefined;
 }
