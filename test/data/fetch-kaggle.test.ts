@@ -193,6 +193,20 @@ describe('Kaggle download', () => {
     expect(kaggle.requests.some((r) => r.origin === origin && r.status === 503)).toBe(true);
   });
 
+  it('without x-goog-hash the download still completes (sha256 pinning is the check then)', async () => {
+    kaggle.faults.noHash = true;
+    const result = await downloadKaggleDataset(join(dir, 'a.zip'), options({ KAGGLE_API_TOKEN: TOKEN }));
+    expect(result.serverMd5).toBeUndefined();
+    expect(result.sha256).toBe(sha(archive));
+  });
+
+  it('reads kaggle.json from KAGGLE_CONFIG_DIR first', async () => {
+    await mkdir(join(dir, 'conf'), { recursive: true });
+    await writeFile(join(dir, 'conf/kaggle.json'), JSON.stringify({ username: USER, key: KEY }));
+    const auth = await kaggleAuth({ KAGGLE_CONFIG_DIR: join(dir, 'conf'), HOME: join(dir, 'nohome') }, logger);
+    expect(auth).toEqual({ header: `Basic ${Buffer.from(`${USER}:${KEY}`).toString('base64')}`, via: 'kaggle.json' });
+  });
+
   it('refuses a plain-http API URL without the test seam', async () => {
     await expect(downloadKaggleDataset(join(dir, 'a.zip'), { ...options({ KAGGLE_API_TOKEN: TOKEN }), policy: {} })).rejects.toThrow(
       /KAGGLE_API_URL: only https URLs are accepted/,
