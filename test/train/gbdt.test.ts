@@ -78,7 +78,7 @@ describe('trainGbdt', () => {
   it('learns a known rule well above the class-prior baseline', async () => {
     const { train, test } = split(six, labels6);
     const logger = new RecordingLogger();
-    const model = await trainGbdt(train, undefined, { 'n-estimators': 40, threads: 1 }, { logger });
+    const model = await trainGbdt(train, undefined, { 'n-estimators': 25, 'learning-rate': 0.2, threads: 1 }, { logger });
     const p = predictProba(model, test);
     const loss = logLoss(p, test.y, 6);
     const base = priorLogLoss(train, test);
@@ -86,10 +86,10 @@ describe('trainGbdt', () => {
     const pred = predictLabels(model, test);
     const acc = pred.filter((l, i) => l === test.y[i]).length / test.nRows;
     expect(acc).toBeGreaterThan(0.55);
-    expect(model.trees.length).toBe(40 * 6);
-    expect(model.history.trainLogLoss.length).toBe(40);
+    expect(model.trees.length).toBe(25 * 6);
+    expect(model.history.trainLogLoss.length).toBe(25);
     expect(model.history.trainLogLoss.at(-1)!).toBeLessThan(model.history.trainLogLoss[0]!);
-    expect(logger.progressDone[0]).toMatchObject({ label: 'gbdt: boosting rounds', done: 40, total: 40 });
+    expect(logger.progressDone[0]).toMatchObject({ label: 'gbdt: boosting rounds', done: 25, total: 25 });
   });
 
   it('is deterministic for a seed, with 1 or 2 threads, and changes with the seed', async () => {
@@ -131,7 +131,7 @@ describe('trainGbdt', () => {
       x[2 * i + 1] = (i * 31) % 17;
       y[i] = missing || v > 2 ? 1 : 0;
     }
-    const model = await trainGbdt({ x, y, nRows: n, nFeatures: 2, featureNames: ['a', 'b'], classLabels: [10, 20] }, undefined, { 'n-estimators': 20, 'learning-rate': 0.5, threads: 1 }, io());
+    const model = await trainGbdt({ x, y, nRows: n, nFeatures: 2, featureNames: ['a', 'b'], classLabels: [10, 20] }, undefined, { 'n-estimators': 20, 'learning-rate': 0.5, 'colsample-bytree': 1, threads: 1 }, io());
     const probe = Float32Array.from([NaN, 3, -4, 3, 4, 3]);
     const p = predictProba(model, { x: probe, nRows: 3 });
     expect(p[1]).toBeGreaterThan(0.9); // NaN → class 20
@@ -175,6 +175,24 @@ describe('ONNX export', () => {
     expect(attribute(node, 'classlabels_int64s')).toMatchObject({ value: [3, 9] });
   });
 
+  it('splits adjacent float32 values exactly as onnxruntime does (threshold equal to the lower value)', async () => {
+    // a and the next float32 above it have no float32 strictly between them: the threshold is a itself,
+    // so `<=` versus `<` decides the class of every row.
+    const a = Math.fround(0.3);
+    const b = new Float32Array(new Uint32Array([new Uint32Array(Float32Array.from([a]).buffer)[0]! + 1]).buffer)[0]!;
+    expect(b).toBeGreaterThan(a);
+    const n = 400;
+    const x = Float32Array.from({ length: n }, (_, i) => (i % 2 ? b : a));
+    const y = Int32Array.from({ length: n }, (_, i) => i % 2);
+    const data = { x, y, nRows: n, nFeatures: 1, featureNames: ['v'], classLabels: [0, 1] };
+    const model = await trainGbdt(data, undefined, { 'n-estimators': 10, 'learning-rate': 0.5, subsample: 1, 'colsample-bytree': 1, threads: 1 }, io());
+    expect(model.trees[0]!.threshold[0]).toBe(a);
+    const ts = predictProba(model, data);
+    const onnx = await onnxProba(model, data);
+    expect(maxAbsDiff(onnx.proba, ts)).toBeLessThanOrEqual(1e-5);
+    expect(onnx.labels).toEqual(Array.from(y));
+  });
+
   it('binary with only non-negative leaf weights still gets logistic probabilities', async () => {
     const model: GbdtModel = {
       format: 'skintwin-gbdt',
@@ -203,7 +221,7 @@ describe('ONNX export', () => {
   it('6 classes with NaNs: onnxruntime equals TypeScript, softmax, feature order recorded', async () => {
     const t = syntheticTable({ nRows: 3000, nFeatures: 12, nClasses: 6, seed: 21, missing: 0.05 });
     const { train, test } = split(t, [0, 1, 2, 3, 4, 5]);
-    const model = await trainGbdt(train, test, { 'n-estimators': 25, threads: 2 }, io());
+    const model = await trainGbdt(train, test, { 'n-estimators': 15, threads: 2 }, io());
     const ts = predictProba(model, test);
     const onnx = await onnxProba(model, test);
     expect(onnx.dims).toEqual([test.nRows, 6]);

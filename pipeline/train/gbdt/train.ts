@@ -157,6 +157,7 @@ export async function trainGbdt(
         message = `valid log loss ${v.toFixed(5)}`;
       }
       progress.tick();
+      io.logger.debug(`gbdt: round ${round + 1}: train log loss ${loss.toFixed(5)} (before the round)${message ? `, ${message}` : ''}`);
       if ((round + 1) % every === 0 || round === 0) io.logger.info(`gbdt: round ${round + 1}/${params['n-estimators']}${message ? `: ${message}` : ''}`);
       if (valid && esr !== undefined && round - bestIteration >= esr) {
         io.logger.info(`gbdt: early stopping at round ${round + 1}: best valid log loss ${best.toFixed(5)} at round ${bestIteration + 1}`);
