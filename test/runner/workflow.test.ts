@@ -157,6 +157,31 @@ describe('runWorkflowJob', () => {
     expect(() => checkPushFilters(trigger, push('refs/tags/v1', 'pipeline/a.ts'), 'w')).toThrow(/branch-only/);
   });
 
+  it('runs one combination of a matrix, and only a real one', async () => {
+    await writeFile(
+      join(repo, '.github', 'workflows', 'matrix.yml'),
+      `on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        node: [20, 24]
+        shard: [0, 1]
+        exclude: [{ node: 20, shard: 1 }]
+        include: [{ node: 24, shard: 1, slow: true }]
+    steps:
+      - id: m
+        run: echo "combo=\${{ matrix.node }}-\${{ matrix.shard }}-\${{ matrix.slow || false }}" >> "$GITHUB_OUTPUT"
+`,
+    );
+    const base = { workflowFile: '.github/workflows/matrix.yml', job: 'j', eventName: 'push', eventPayload: { ref: 'refs/heads/main' }, cwd: repo };
+    const job = await runWorkflowJob({ ...base, matrix: { node: 24, shard: 1, slow: true } });
+    expect(job.steps[0]!.outputs.combo).toBe('24-1-true');
+    await expect(runWorkflowJob({ ...base, matrix: { node: 20, shard: 1 } })).rejects.toThrow(/not one of the matrix combinations/);
+    await expect(runWorkflowJob(base)).rejects.toThrow(/has a matrix: pass one combination/);
+  });
+
   it('gives a job the results of the jobs it needs, and insists on them', async () => {
     await writeFile(
       join(repo, '.github', 'workflows', 'needs.yml'),
@@ -207,15 +232,17 @@ jobs:
     expect(await text('ran-before.txt')).toBeUndefined();
 
     await writeFile(
-      join(repo, '.github', 'workflows', 'matrix.yml'),
+      join(repo, '.github', 'workflows', 'container.yml'),
       `on: push
 jobs:
   j:
     runs-on: ubuntu-latest
-    strategy: { matrix: { shard: [0, 1] } }
+    container: node:24
     steps: [{ run: 'true' }]
 `,
     );
-    await expect(runWorkflowJob({ workflowFile: '.github/workflows/matrix.yml', job: 'j', eventName: 'push', cwd: repo })).rejects.toThrow(/matrix/);
+    await expect(runWorkflowJob({ workflowFile: '.github/workflows/container.yml', job: 'j', eventName: 'push', cwd: repo })).rejects.toThrow(
+      /container or services/,
+    );
   });
 });

@@ -45,6 +45,8 @@ export interface RunWorkflowJobOptions extends StandInEndpoints {
   env?: Readonly<Record<string, string>>;
   /** Per-step timeout (default 300 s). */
   stepTimeoutMs?: number;
+  /** One combination of the job's `strategy.matrix` to run (required when the job has a matrix). */
+  matrix?: Readonly<Record<string, Value>>;
   /** Results of the jobs this one `needs` (the executor runs one job; earlier jobs are the test's). */
   needs?: Readonly<Record<string, { result: 'success' | 'failure' | 'skipped'; outputs: Record<string, string> }>>;
 }
@@ -185,6 +187,29 @@ function stepLabel(step: StepDef, index: number): string {
   return step.name ?? step.id ?? (step.uses ? `uses ${step.uses}` : `step ${index + 1}`);
 }
 
+/** The combinations a static `strategy.matrix` expands to (cartesian product, then exclude, then include). */
+export function matrixCombinations(matrix: Record<string, unknown>, where: string): Record<string, Value>[] {
+  const { include, exclude, ...axes } = matrix as { include?: unknown; exclude?: unknown } & Record<string, unknown>;
+  let combos: Record<string, Value>[] = [{}];
+  for (const [axis, values] of Object.entries(axes)) {
+    if (!Array.isArray(values)) throw new WorkflowNotSupportedError(`${where}: matrix axis '${axis}' is not a static list`);
+    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [axis]: v as Value })));
+  }
+  if (!Object.keys(axes).length) combos = [];
+  const matches = (combo: Record<string, Value>, pattern: Record<string, Value>) =>
+    Object.entries(pattern).every(([k, v]) => JSON.stringify(combo[k]) === JSON.stringify(v));
+  if (Array.isArray(exclude)) combos = combos.filter((c) => !exclude.some((e) => matches(c, e as Record<string, Value>)));
+  if (Array.isArray(include)) {
+    for (const extra of include as Record<string, Value>[]) {
+      const original = Object.keys(axes);
+      const target = combos.filter((c) => Object.entries(extra).every(([k, v]) => !original.includes(k) || JSON.stringify(c[k]) === JSON.stringify(v)));
+      if (target.length) target.forEach((c) => Object.assign(c, extra));
+      else combos.push({ ...extra });
+    }
+  }
+  return combos;
+}
+
 /** The events a workflow declares in `on:`, with their configuration. */
 function triggers(on: unknown): Map<string, Record<string, unknown>> {
   if (typeof on === 'string') return new Map([[on, {}]]);
@@ -196,7 +221,6 @@ function triggers(on: unknown): Map<string, Record<string, unknown>> {
 function checkSupported(workflowFile: string, jobName: string, job: JobDef): void {
   const where = `${workflowFile}: job '${jobName}'`;
   if (job.uses) throw new WorkflowNotSupportedError(`${where} calls a reusable workflow (${job.uses}), which the job executor does not run`);
-  if (job.strategy) throw new WorkflowNotSupportedError(`${where} uses strategy (matrix), which the job executor does not expand`);
   if (job.container || job.services) throw new WorkflowNotSupportedError(`${where} uses a container or services, which the job executor does not run`);
   for (const shell of [job.defaults?.run?.shell]) {
     if (shell && shell !== 'bash') throw new WorkflowNotSupportedError(`${where}: default shell '${shell}' is not supported (bash only)`);
@@ -253,6 +277,22 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
   }
   if (options.eventName === 'push') checkPushFilters(events.get('push')!, options.eventPayload, options.workflowFile);
   checkSupported(options.workflowFile, options.job, job);
+  const strategy = job.strategy as { matrix?: unknown } | undefined;
+  if (strategy?.matrix !== undefined) {
+    const where = `${options.workflowFile}: job '${options.job}'`;
+    if (typeof strategy.matrix !== 'object' || strategy.matrix === null) {
+      throw new WorkflowNotSupportedError(`${where}: a matrix computed by an expression is not supported`);
+    }
+    const combos = matrixCombinations(strategy.matrix as Record<string, unknown>, where);
+    const wanted = options.matrix;
+    const shown = combos.map((c) => JSON.stringify(c)).join(', ');
+    if (!wanted) throw new Error(`${where} has a matrix: pass one combination as \`matrix\` (${shown})`);
+    if (!combos.some((c) => JSON.stringify(Object.entries(c).sort()) === JSON.stringify(Object.entries(wanted).sort()))) {
+      throw new Error(`${where}: ${JSON.stringify(wanted)} is not one of the matrix combinations (${shown})`);
+    }
+  } else if (options.matrix) {
+    throw new Error(`${options.workflowFile}: job '${options.job}' has no matrix`);
+  }
   const needed = typeof job.needs === 'string' ? [job.needs] : (job.needs ?? []);
   const missing = needed.filter((n) => !options.needs?.[n]);
   if (missing.length) throw new Error(`${options.workflowFile}: job '${options.job}' needs ${missing.join(', ')}: pass their results as \`needs\``);
@@ -287,7 +327,7 @@ export async function runWorkflowJob(options: RunWorkflowJobOptions): Promise<Jo
       steps,
       runner: { os: 'Linux', arch: 'X64', name: 'loopback-runner', temp: runnerTemp, environment: 'self-hosted' },
       job: { status: 'success' },
-      matrix: {},
+      matrix: { ...options.matrix },
       needs: { ...options.needs },
       strategy: {},
       env: {},
