@@ -257,7 +257,7 @@ async function extractZip(archive: string, root: string, budget: Budget, report:
       report.files++;
     }
   } finally {
-    zip.close();
+    if (zip.isOpen) zip.close();
   }
 }
 
@@ -333,10 +333,13 @@ async function extractTar(archive: string, root: string, budget: Budget, report:
       }
     },
   });
+  const input = createReadStream(archive, { highWaterMark: 1 << 20 });
   function fail(error: Error): void {
     if (failure) return;
     failure = error;
     parser.abort(error);
+    input.unpipe();
+    input.destroy();
   }
   const done = new Promise<void>((resolvePromise) => {
     parser.on('end', () => resolvePromise());
@@ -350,7 +353,6 @@ async function extractTar(archive: string, root: string, budget: Budget, report:
   parser.on('warn', (code: string, message: string) => {
     if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID') fail(new DataError(`corrupt tar archive: ${message}`, { file: archive }));
   });
-  const input = createReadStream(archive, { highWaterMark: 1 << 20 });
   input.on('error', (error) => fail(error));
   input.pipe(parser as unknown as NodeJS.WritableStream);
   await done;
