@@ -38,10 +38,23 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
-/** sha256 of a file, streamed (constant memory), as lowercase hex. */
+/** Files up to this size are hashed from one read: a stream's setup costs more than the read. */
+const SINGLE_READ_LIMIT = 1 << 20;
+
+/** sha256 of a file as lowercase hex; large files are streamed (constant memory). */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size <= SINGLE_READ_LIMIT) {
+      hash.update(await handle.readFile());
+      return hash.digest('hex');
+    }
+  } finally {
+    await handle.close();
+  }
+  for await (const chunk of createReadStream(path, { highWaterMark: SINGLE_READ_LIMIT })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 

@@ -68,7 +68,7 @@ async function writeFileList(dir: string, files: readonly ListedFile[], options:
       options.signal?.throwIfAborted();
       const slice = files.slice(i, i + batch);
       // Hash a batch in parallel, write in order: the list stays deterministic.
-      const hashes = await Promise.all(slice.map((f) => hashFile(join(dir, f.path), f.size)));
+      const hashes = await Promise.all(slice.map((f) => sha256File(join(dir, f.path))));
       let text = '';
       slice.forEach((f, j) => {
         const record: FileRecord = { path: f.path, size: f.size, sha256: hashes[j]! };
@@ -90,13 +90,6 @@ async function writeFileList(dir: string, files: readonly ListedFile[], options:
     progress?.done();
   }
   return { filesSha256: listHash.digest('hex'), totalBytes };
-}
-
-/** Small files in one read: a 1 MiB stream buffer per file makes 10⁵ small files ten times slower. */
-const SMALL_FILE = 1 << 20;
-export async function hashFile(path: string, size: number): Promise<string> {
-  if (size <= SMALL_FILE) return createHash('sha256').update(await readFile(path)).digest('hex');
-  return sha256File(path);
 }
 
 const LABEL_COLUMNS = ['target', 'label', 'class', 'skin_type'];
@@ -239,7 +232,7 @@ export async function verifyDatasetManifest(dir: string, options: { signal?: Abo
   for (let i = 0; i < actual.length; i += 32) {
     options.signal?.throwIfAborted();
     const slice = actual.slice(i, i + 32);
-    const hashes = await Promise.all(slice.map((f) => (expected.has(f.path) ? hashFile(join(dir, f.path), f.size) : Promise.resolve(''))));
+    const hashes = await Promise.all(slice.map((f) => (expected.has(f.path) ? sha256File(join(dir, f.path)) : Promise.resolve(''))));
     slice.forEach((f, j) => {
       const want = expected.get(f.path);
       if (!want) mismatches.push({ path: f.path, problem: 'extra', actual: f.size });
