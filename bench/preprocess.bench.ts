@@ -152,7 +152,7 @@ async function prepareChild(dataset: string, out: string): Promise<void> {
     fractions: { train: 0.7, val: 0.15 },
     seed: 42,
     maxBadFraction: 0.05,
-    nearDuplicateDistance: 4,
+    nearDuplicateDistance: 12,
     labelSource: 'metadata',
     minSize: 32,
     strictColour: false,

@@ -22,10 +22,10 @@ export const prepareDataStage = defineStage({
     'max-bad-fraction': { type: 'number', description: 'Fail when more than this share of items is quarantined', default: 0.05, min: 0, max: 1 },
     'near-duplicate-distance': {
       type: 'integer',
-      description: 'pHash Hamming distance at or below which two images are near duplicates (kept in one split); -1 disables',
-      default: 4,
+      description: 'Hamming distance of the 256-bit pHash at or below which two images are near duplicates (kept in one split); -1 disables',
+      default: 12,
       min: -1,
-      max: 32,
+      max: 64,
     },
     'label-source': {
       type: 'string',

@@ -84,7 +84,7 @@ async function yoloDataset(root: string, n: number, opts: { bad?: boolean; seedO
     await copyFile(join(root, 'train/images/img0000.jpg'), join(root, 'train/images/zz-copy.jpg'));
     await writeFile(join(root, 'train/labels/zz-copy.txt'), '0 0.5 0.5 0.25 0.5\n');
     meta.push(JSON.stringify({ id: 'zz-copy', file: 'train/images/zz-copy.jpg', skin_type: 'Normal', skin_tone: 'I', source: 'synthetic' }));
-    await put('zz-near', await raw(1).jpeg({ quality: 35 }).toBuffer(), '1 0.5 0.5 0.25 0.5\n', SKIN[1]);
+    await put('zz-near', await raw(1).jpeg({ quality: 70 }).toBuffer(), '1 0.5 0.5 0.25 0.5\n', SKIN[1]);
   }
   await writeFile(join(root, 'metadata.jsonl'), meta.join('\n') + '\n');
   return { root, good };

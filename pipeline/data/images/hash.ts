@@ -1,45 +1,55 @@
-// Perceptual hash (8×8 DCT pHash of a 32×32 grayscale) and the per-image statistics of the
+// Perceptual hashes (8×8 DCT pHash of a 32×32 grayscale for candidate search, 16×16 of a 64×64 to
+// confirm a match) and the per-image statistics of the
 // reference profile (brightness, contrast, colour means, Laplacian sharpness), all computed from
 // one small decoded thumbnail.
 
-const DCT_SIZE = 32;
-const HASH_SIZE = 8;
-
-// cos table for the 8 lowest DCT-II frequencies over 32 samples.
-const COS = (() => {
-  const t = new Float64Array(HASH_SIZE * DCT_SIZE);
-  for (let u = 0; u < HASH_SIZE; u++) for (let x = 0; x < DCT_SIZE; x++) t[u * DCT_SIZE + x] = Math.cos(((2 * x + 1) * u * Math.PI) / (2 * DCT_SIZE));
+/** Cosine table for the `keep` lowest DCT-II frequencies over `n` samples. */
+function cosTable(keep: number, n: number): Float64Array {
+  const t = new Float64Array(keep * n);
+  for (let u = 0; u < keep; u++) for (let x = 0; x < n; x++) t[u * n + x] = Math.cos(((2 * x + 1) * u * Math.PI) / (2 * n));
   return t;
-})();
+}
 
-/** 64-bit pHash of a 32×32 grayscale (row-major), as 16 hex digits. */
-export function pHash(gray32: ArrayLike<number>): string {
-  // rows: R[u][x'] = Σ_y cos(u,y)·P[y][x']
-  const rows = new Float64Array(HASH_SIZE * DCT_SIZE);
-  for (let u = 0; u < HASH_SIZE; u++) {
-    for (let y = 0; y < DCT_SIZE; y++) {
-      const c = COS[u * DCT_SIZE + y]!;
-      for (let x = 0; x < DCT_SIZE; x++) rows[u * DCT_SIZE + x]! += c * gray32[y * DCT_SIZE + x]!;
+const TABLES = new Map<string, Float64Array>();
+
+/**
+ * DCT pHash of an n×n grayscale (row-major): the keep×keep lowest frequencies, each bit set when
+ * the coefficient is above the median of the AC coefficients. keep² bits as hex.
+ */
+export function dctHash(gray: ArrayLike<number>, n: number, keep: number): string {
+  const key = `${keep}x${n}`;
+  let cos = TABLES.get(key);
+  if (!cos) TABLES.set(key, (cos = cosTable(keep, n)));
+  const rows = new Float64Array(keep * n);
+  for (let u = 0; u < keep; u++) {
+    for (let y = 0; y < n; y++) {
+      const c = cos[u * n + y]!;
+      for (let x = 0; x < n; x++) rows[u * n + x]! += c * gray[y * n + x]!;
     }
   }
-  const coeffs = new Float64Array(HASH_SIZE * HASH_SIZE);
-  for (let u = 0; u < HASH_SIZE; u++) {
-    for (let v = 0; v < HASH_SIZE; v++) {
+  const coeffs = new Float64Array(keep * keep);
+  for (let u = 0; u < keep; u++) {
+    for (let v = 0; v < keep; v++) {
       let s = 0;
-      for (let x = 0; x < DCT_SIZE; x++) s += rows[u * DCT_SIZE + x]! * COS[v * DCT_SIZE + x]!;
-      coeffs[u * HASH_SIZE + v] = s;
+      for (let x = 0; x < n; x++) s += rows[u * n + x]! * cos[v * n + x]!;
+      coeffs[u * keep + v] = s;
     }
   }
-  // Median of the 63 AC coefficients (the DC term only says how bright the image is).
+  // Median of the AC coefficients (the DC term only says how bright the image is).
   const ac = Array.from(coeffs.subarray(1)).sort((a, b) => a - b);
   const median = ac[Math.floor(ac.length / 2)]!;
   let hex = '';
-  for (let nibble = 0; nibble < 16; nibble++) {
+  for (let nibble = 0; nibble < coeffs.length / 4; nibble++) {
     let v = 0;
     for (let b = 0; b < 4; b++) v = (v << 1) | (coeffs[nibble * 4 + b]! > median ? 1 : 0);
     hex += v.toString(16);
   }
   return hex;
+}
+
+/** The classic 64-bit pHash: 8×8 lowest frequencies of a 32×32 grayscale. */
+export function pHash(gray32: ArrayLike<number>): string {
+  return dctHash(gray32, 32, 8);
 }
 
 const POPCOUNT4 = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
@@ -68,7 +78,7 @@ export const THUMB_SIZE = 128;
 /**
  * Stats and pHash from a THUMB_SIZE² RGB uint8 thumbnail (HWC).
  */
-export function thumbnailStats(rgb: Uint8Array, size = THUMB_SIZE): { stats: ImageStats; phash: string } {
+export function thumbnailStats(rgb: Uint8Array, size = THUMB_SIZE): { stats: ImageStats; phash: string; phash256: string } {
   const n = size * size;
   const gray = new Float64Array(n);
   let sr = 0;
@@ -102,13 +112,7 @@ export function thumbnailStats(rgb: Uint8Array, size = THUMB_SIZE): { stats: Ima
     }
   }
   const lapMean = lap / m;
-  // Box-average down to 32×32 for the pHash.
-  const f = size / DCT_SIZE;
-  const small = new Float64Array(DCT_SIZE * DCT_SIZE);
-  for (let y = 0; y < size; y++) {
-    const sy = Math.floor(y / f);
-    for (let x = 0; x < size; x++) small[sy * DCT_SIZE + Math.floor(x / f)]! += gray[y * size + x]!;
-  }
+  const small = boxDown(gray, size, 32);
   return {
     stats: {
       brightness,
@@ -119,5 +123,17 @@ export function thumbnailStats(rgb: Uint8Array, size = THUMB_SIZE): { stats: Ima
       sharpness: lap2 / m - lapMean * lapMean,
     },
     phash: pHash(small),
+    phash256: dctHash(boxDown(gray, size, 64), 64, 16),
   };
+}
+
+/** Box-average a size² image down to n² (size a multiple of n). */
+function boxDown(gray: Float64Array, size: number, n: number): Float64Array {
+  const f = size / n;
+  const out = new Float64Array(n * n);
+  for (let y = 0; y < size; y++) {
+    const sy = Math.floor(y / f);
+    for (let x = 0; x < size; x++) out[sy * n + Math.floor(x / f)]! += gray[y * size + x]!;
+  }
+  return out;
 }

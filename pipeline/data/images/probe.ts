@@ -19,6 +19,7 @@ export interface ProbeOk {
   /** Conversions preprocessing applies to this image. */
   notes: ImageNote[];
   stats: ImageStats;
+  /** 256-bit DCT pHash (64 hex digits) used for near-duplicate detection. */
   phash: string;
 }
 
@@ -37,7 +38,7 @@ export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
   try {
     meta = await sharp(bytes).metadata();
   } catch (error) {
-    return decodeFailure(error);
+    return decodeFailure(error, bytes);
   }
   if (!(SUPPORTED_FORMATS as readonly string[]).includes(meta.format)) {
     return { ok: false, problem: 'unsupported-format', detail: `format ${meta.format}; accepted: ${SUPPORTED_FORMATS.join(', ')}` };
@@ -59,16 +60,35 @@ export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
       .raw({ depth: 'uchar' })
       .toBuffer();
   } catch (error) {
-    return decodeFailure(error);
+    return decodeFailure(error, bytes);
   }
-  const { stats, phash } = thumbnailStats(thumb);
-  return { ok: true, format: meta.format, width, height, orientation, notes, stats, phash };
+  const { stats, phash256 } = thumbnailStats(thumb);
+  return { ok: true, format: meta.format, width, height, orientation, notes, stats, phash: phash256 };
 }
 
-function decodeFailure(error: unknown): ProbeBad {
+/**
+ * Why a decode failed. The structure of the file decides (libvips keeps one error buffer for all
+ * threads, so with several images in flight its message may belong to another image): a JPEG
+ * without its end-of-image marker or a PNG without IEND is truncated.
+ */
+function decodeFailure(error: unknown, bytes: Buffer): ProbeBad {
   const detail = firstLine(error);
-  const truncated = /premature end|truncat|unexpected end|short read|not enough data|end of file/i.test(detail);
-  return { ok: false, problem: truncated ? 'truncated' : 'unreadable', detail };
+  const truncated = isTruncated(bytes) ?? /premature end|truncat|unexpected end|short read|not enough data/i.test(detail);
+  return { ok: false, problem: truncated ? 'truncated' : 'unreadable', detail: truncated && !/premature|truncat/i.test(detail) ? `data ends early (${detail})` : detail };
+}
+
+/** true/false for JPEG and PNG (end marker present or not), undefined for other formats. */
+export function isTruncated(bytes: Buffer): boolean | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+    let end = bytes.length;
+    // Tolerate padding after the end-of-image marker.
+    while (end > 2 && (bytes[end - 1] === 0x00 || bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
+    return !(bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9);
+  }
+  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) {
+    return bytes.lastIndexOf('IEND', undefined, 'latin1') < 0;
+  }
+  return undefined;
 }
 
 function firstLine(error: unknown): string {

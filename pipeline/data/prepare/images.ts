@@ -33,7 +33,7 @@ export interface PrepareImagesOptions {
   fractions: SplitFractions;
   seed: number;
   maxBadFraction: number;
-  /** pHash Hamming distance for near duplicates; negative disables. */
+  /** Hamming distance of the 256-bit pHash for near duplicates; negative disables. */
   nearDuplicateDistance: number;
   labelSource: 'metadata' | 'folders';
   classes?: string[];
@@ -175,6 +175,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
       pairs: pairs.length,
       groups: multi.length,
       itemsInGroups: multi.reduce((a, b) => a + b, 0),
+      largestGroup: multi.length ? Math.max(...multi) : 0,
       crossSplitPairs: cross,
     },
     classBalance: imbalance(classCounts, classNames, o.imbalanceRatio),
@@ -182,6 +183,12 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
     quarantineSample: quarantine.sample,
   };
   if (cross !== 0) report.warnings.push(`${cross} near-duplicate pairs cross splits`);
+  // A huge group means the threshold is matching merely similar images; it would skew the split.
+  if (report.nearDuplicates.largestGroup > Math.max(10, 0.01 * items.length)) {
+    report.warnings.push(
+      `a near-duplicate group holds ${report.nearDuplicates.largestGroup} images: near-duplicate-distance ${o.nearDuplicateDistance} may be too loose for this data`,
+    );
+  }
   if (o.task === 'detection') {
     const background = items.filter((i) => !i.boxes?.length).length;
     if (background) report.warnings.push(`${background} image(s) have an empty label file (background images)`);

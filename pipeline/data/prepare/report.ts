@@ -32,7 +32,7 @@ export interface ValidationReport {
   splits: Record<SplitName, number>;
   /** Realised split fractions per stratum (class). */
   strata: Record<string, Record<SplitName, number>>;
-  nearDuplicates: { distance: number; pairs: number; groups: number; itemsInGroups: number; crossSplitPairs: number };
+  nearDuplicates: { distance: number; pairs: number; groups: number; itemsInGroups: number; largestGroup: number; crossSplitPairs: number };
   classBalance: { counts: Record<string, number>; imbalanceRatio: number | null; warnings: string[] };
   warnings: string[];
   /** The first quarantined items (all of them are in quarantine.jsonl). */
@@ -98,7 +98,7 @@ export function validationMarkdown(r: ValidationReport): string {
   }
   const nd = r.nearDuplicates;
   lines.push(
-    `Near duplicates (pHash Hamming ≤ ${nd.distance}): ${nd.pairs} pairs in ${nd.groups} groups (${nd.itemsInGroups} items), ` +
+    `Near duplicates (256-bit pHash, Hamming ≤ ${nd.distance}): ${nd.pairs} pairs in ${nd.groups} groups (${nd.itemsInGroups} items), ` +
       `**${nd.crossSplitPairs} across splits**${nd.crossSplitPairs === 0 ? ' — no leakage' : ''}.`,
     '',
   );

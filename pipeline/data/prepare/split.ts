@@ -52,7 +52,7 @@ export class UnionFind {
 }
 
 /**
- * Pairs of hashes within `maxDistance` bits (64-bit hex hashes). Multi-index hashing: split each
+ * Pairs of hashes within `maxDistance` bits (hex hashes of equal length). Multi-index hashing: split each
  * hash into maxDistance+1 bands; two hashes within that distance agree exactly on at least one
  * band (pigeonhole), so only items sharing a band bucket are compared — no N² scan.
  */
