@@ -18,8 +18,8 @@ export interface KernelShared {
   nBins: Int32Array;
   /** Start of each feature's bins in a histogram; length nFeatures + 1. */
   featOffset: Int32Array;
-  /** Gradient/hessian pairs, interleaved: group k, row r at (k * nRows + r) * 2. */
-  gh: Float64Array;
+  /** Gradient/hessian pairs (float32 halves memory traffic; sums are float64), group k, row r at (k * nRows + r) * 2. */
+  gh: Float32Array;
   /** Raw scores, row-major nRows × nGroups (and nValid × nGroups). */
   margins: Float64Array;
   validMargins: Float64Array;
@@ -156,8 +156,11 @@ export function gbdtKernel(): GbdtKernel {
         let HR = H - HL;
         if (HL >= mcw && HR >= mcw) {
           const GR = G - GL;
-          const gain = l1 ? score(GL, HL) + score(GR, HR) - parent : (GL * GL) / (HL + lambda) + (GR * GR) / (HR + lambda) - parent;
-          if (gain > bestGain) {
+          // Without L1, compare GL²/a + GR²/b > best + parent as GL²·b + GR²·a > (best + parent)·a·b: no division.
+          const a = HL + lambda;
+          const bb = HR + lambda;
+          if (l1 ? score(GL, HL) + score(GR, HR) - parent > bestGain : GL * GL * bb + GR * GR * a > (bestGain + parent) * a * bb) {
+            const gain = l1 ? score(GL, HL) + score(GR, HR) - parent : (GL * GL) / a + (GR * GR) / bb - parent;
             bestGain = gain;
             bestFeature = f;
             bestBin = b;
@@ -173,8 +176,10 @@ export function gbdtKernel(): GbdtKernel {
           HR = H - hl;
           if (hl >= mcw && HR >= mcw) {
             const GR = G - gl;
-            const gain = l1 ? score(gl, hl) + score(GR, HR) - parent : (gl * gl) / (hl + lambda) + (GR * GR) / (HR + lambda) - parent;
-            if (gain > bestGain) {
+            const a = hl + lambda;
+            const bb = HR + lambda;
+            if (l1 ? score(gl, hl) + score(GR, HR) - parent > bestGain : gl * gl * bb + GR * GR * a > (bestGain + parent) * a * bb) {
+              const gain = l1 ? score(gl, hl) + score(GR, HR) - parent : (gl * gl) / a + (GR * GR) / bb - parent;
               bestGain = gain;
               bestFeature = f;
               bestBin = b;

@@ -95,7 +95,7 @@ export async function trainGbdt(
     validBins,
     nBins,
     featOffset,
-    gh: new Float64Array(new SharedArrayBuffer(K * n * 2 * 8)),
+    gh: new Float32Array(new SharedArrayBuffer(K * n * 2 * 4)),
     margins: new Float64Array(new SharedArrayBuffer(n * K * 8)),
     validMargins: new Float64Array(new SharedArrayBuffer(Math.max(1, nValid * K) * 8)),
     sampled: new Uint32Array(new SharedArrayBuffer(n * 4)),
