@@ -4,6 +4,7 @@ import {
   gbdtToOnnx,
   gbdtToOnnxModel,
   logLoss,
+  parseGbdtModel,
   predictLabels,
   predictProba,
   trainGbdt,
@@ -142,6 +143,17 @@ describe('trainGbdt', () => {
     expect(root.feature[0]).toBe(0);
     // The root splits "small go left"; missing values must go right with the large ones.
     expect(root.defaultLeft[0]).toBe(false);
+  });
+
+  it('round-trips the JSON model format and rejects a damaged one', async () => {
+    const { train, test } = split(six, labels6);
+    const model = await trainGbdt(train, undefined, { 'n-estimators': 3, threads: 1 }, io());
+    const back = parseGbdtModel(JSON.stringify(model));
+    expect(Array.from(predictProba(back, test))).toEqual(Array.from(predictProba(model, test)));
+    const broken = JSON.parse(JSON.stringify(model)) as GbdtModel;
+    broken.trees[2]!.right.pop();
+    expect(() => parseGbdtModel(JSON.stringify(broken), 'm.json')).toThrow(/m.json: not a gbdt model: tree 2/);
+    expect(() => parseGbdtModel('{"format":"other"}')).toThrow(DataError);
   });
 
   it('reports gain and cover importance that sums sensibly', async () => {

@@ -8,6 +8,7 @@ export {
   predictMargins,
   logLoss,
   featureImportance,
+  parseGbdtModel,
   GBDT_FORMAT,
   GBDT_FORMAT_VERSION,
   type GbdtModel,

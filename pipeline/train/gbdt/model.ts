@@ -153,3 +153,35 @@ export function featureImportance(trees: GbdtTree[], featureNames: string[]): Fe
     .map((feature, f) => ({ feature, gain: gain[f]!, cover: cover[f]!, splits: splits[f]!, gainShare: total > 0 ? gain[f]! / total : 0 }))
     .sort((a, b) => b.gain - a.gain || a.feature.localeCompare(b.feature));
 }
+
+/** Read a model back from its JSON text, checking the format and the shape of every tree. */
+export function parseGbdtModel(text: string, file = 'model.json'): GbdtModel {
+  let m: GbdtModel;
+  try {
+    m = JSON.parse(text) as GbdtModel;
+  } catch (error) {
+    throw new DataError(`not valid JSON: ${(error as Error).message}`, { file });
+  }
+  const fail = (why: string): never => {
+    throw new DataError(`not a gbdt model: ${why}`, { file });
+  };
+  if (m?.format !== GBDT_FORMAT) fail(`format is ${JSON.stringify(m?.format)}, expected "${GBDT_FORMAT}"`);
+  if (m.version !== GBDT_FORMAT_VERSION) fail(`version ${m.version} is not supported (expected ${GBDT_FORMAT_VERSION})`);
+  if (m.objective !== 'binary:logistic' && m.objective !== 'multi:softprob') fail(`unknown objective ${JSON.stringify(m.objective)}`);
+  if (!Array.isArray(m.featureNames) || !Array.isArray(m.classLabels) || m.classLabels.length < 2) fail('feature names or class labels missing');
+  const K = groupCount(m);
+  if (!Array.isArray(m.baseMargin) || m.baseMargin.length !== K) fail(`expected ${K} base margin(s)`);
+  const F = m.featureNames.length;
+  (Array.isArray(m.trees) ? m.trees : fail('trees missing')).forEach((t, i) => {
+    const n = t.left?.length ?? 0;
+    const keys = ['feature', 'threshold', 'defaultLeft', 'right', 'value', 'gain', 'cover'] as const;
+    if (n === 0 || keys.some((k) => !Array.isArray(t[k]) || t[k].length !== n)) fail(`tree ${i}: node arrays missing or of different lengths`);
+    if (!(t.group >= 0 && t.group < K)) fail(`tree ${i}: group ${t.group} out of range`);
+    for (let j = 0; j < n; j++) {
+      if (t.left[j]! < 0) continue;
+      if (!(t.left[j]! > j && t.left[j]! < n && t.right[j]! > j && t.right[j]! < n)) fail(`tree ${i}, node ${j}: bad child index`);
+      if (!(t.feature[j]! >= 0 && t.feature[j]! < F)) fail(`tree ${i}, node ${j}: feature ${t.feature[j]} out of range`);
+    }
+  });
+  return m;
+}
