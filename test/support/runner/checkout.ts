@@ -3,7 +3,7 @@
 // built dist/ (what ./actions/setup would build) and node_modules linked, not copied.
 
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, symlink } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,33 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** Folders copied from the working tree as they are (tracked and untracked sources). */
-const copiedDirs = ['actions', 'pipeline', 'dist'];
+const copiedDirs = ['actions', 'pipeline'];
+/** The built bundles the actions run (what ./actions/setup builds on a runner). */
+const builtDirs = ['dist'];
+
+/**
+ * Copy a folder file by file, skipping files that vanish meanwhile: another test may be
+ * rebuilding dist/ (the build removes stale outputs) while this one copies it.
+ */
+async function copyTolerant(from: string, to: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(from, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await mkdir(to, { recursive: true });
+  for (const entry of entries) {
+    const [src, dest] = [join(from, entry.name), join(to, entry.name)];
+    if (entry.isDirectory()) await copyTolerant(src, dest);
+    else if (entry.isFile()) {
+      await copyFile(src, dest).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
+  }
+}
 
 /**
  * A temp directory laid out like a fresh checkout with dependencies installed and bundles built.
@@ -20,6 +46,7 @@ const copiedDirs = ['actions', 'pipeline', 'dist'];
 export async function prepareCheckout(prefix = 'checkout-'): Promise<string> {
   const dest = await mkdtemp(join(tmpdir(), prefix));
   for (const dir of copiedDirs) await cp(join(repoRoot, dir), join(dest, dir), { recursive: true });
+  for (const dir of builtDirs) await copyTolerant(join(repoRoot, dir), join(dest, dir));
   const tracked = execFileSync('git', ['ls-files', '-z', '--', 'data', 'models', 'package.json', '.node-version'], {
     cwd: repoRoot,
     encoding: 'utf8',
