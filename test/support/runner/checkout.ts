@@ -17,7 +17,8 @@ const builtDirs = ['dist'];
 
 /**
  * Copy a folder file by file, skipping files that vanish meanwhile: another test may be
- * rebuilding dist/ (the build removes stale outputs) while this one copies it.
+ * rebuilding dist/ (the build removes stale outputs), or an atomic write's temp file may come
+ * and go, while this one copies it.
  */
 async function copyTolerant(from: string, to: string): Promise<void> {
   let entries;
@@ -45,8 +46,7 @@ async function copyTolerant(from: string, to: string): Promise<void> {
  */
 export async function prepareCheckout(prefix = 'checkout-'): Promise<string> {
   const dest = await mkdtemp(join(tmpdir(), prefix));
-  for (const dir of copiedDirs) await cp(join(repoRoot, dir), join(dest, dir), { recursive: true });
-  for (const dir of builtDirs) await copyTolerant(join(repoRoot, dir), join(dest, dir));
+  for (const dir of [...copiedDirs, ...builtDirs]) await copyTolerant(join(repoRoot, dir), join(dest, dir));
   const tracked = execFileSync('git', ['ls-files', '-z', '--', 'data', 'models', 'package.json', '.node-version'], {
     cwd: repoRoot,
     encoding: 'utf8',
@@ -58,7 +58,7 @@ export async function prepareCheckout(prefix = 'checkout-'): Promise<string> {
     await cp(join(repoRoot, file), join(dest, file));
   }
   // Workflows are taken from the working tree, so uncommitted edits are what gets tested.
-  await cp(join(repoRoot, '.github'), join(dest, '.github'), { recursive: true });
+  await copyTolerant(join(repoRoot, '.github'), join(dest, '.github'));
   await symlink(join(repoRoot, 'node_modules'), join(dest, 'node_modules'), 'dir');
   return dest;
 }
