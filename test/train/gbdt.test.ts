@@ -1,4 +1,8 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../pipeline/core/fs.ts';
 import { DataError, ConfigurationError } from '../../pipeline/core/errors.ts';
 import {
   gbdtToOnnx,
@@ -7,6 +11,7 @@ import {
   parseGbdtModel,
   predictLabels,
   predictProba,
+  saveGbdt,
   trainGbdt,
   type GbdtData,
   type GbdtModel,
@@ -154,6 +159,21 @@ describe('trainGbdt', () => {
     broken.trees[2]!.right.pop();
     expect(() => parseGbdtModel(JSON.stringify(broken), 'm.json')).toThrow(/m.json: not a gbdt model: tree 2/);
     expect(() => parseGbdtModel('{"format":"other"}')).toThrow(DataError);
+  });
+
+  it('saves model.onnx and model.json with the ONNX hash', async () => {
+    const { train } = split(six, labels6);
+    const model = await trainGbdt(train, undefined, { 'n-estimators': 2, threads: 1 }, io());
+    const dir = await mkdtemp(join(tmpdir(), 'gbdt-save-'));
+    try {
+      const saved = await saveGbdt(dir, model);
+      const onnx = await readFile(saved.onnxPath);
+      expect(saved.onnxSha256).toBe(sha256(onnx));
+      expect(saved.onnxBytes).toBe(onnx.length);
+      expect(parseGbdtModel(await readFile(saved.jsonPath, 'utf8')).trees.length).toBe(12);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports gain and cover importance that sums sensibly', async () => {

@@ -16,3 +16,4 @@ export {
   type FeatureImportance,
 } from './model.ts';
 export { gbdtParamSpecs, parseGbdtParams, type GbdtParams } from './params.ts';
+export { saveGbdt, type SavedGbdt } from './save.ts';
