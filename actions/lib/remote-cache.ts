@@ -134,10 +134,19 @@ export function createActionsCache(env: Env, logger: Logger): RemoteCache | unde
     return reasons.length ? `: ${reasons.map((r) => r.replace(/\.$/, '')).join('; ')}` : '';
   };
 
+  // The runner narrows the cache for untrusted events (ACTIONS_CACHE_MODE): that is policy, not a fault.
+  const mode = (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
+  const readable = !['none', 'write-only'].includes(mode);
+  const writable = !['none', 'read'].includes(mode);
+
   return {
     name: 'github-actions-cache',
 
     async save(key, dir) {
+      if (!writable) {
+        logger.info(`Remote cache: ${key} not saved: this job's cache is ${mode === 'none' ? 'off' : 'read-only'} (ACTIONS_CACHE_MODE=${mode}).`);
+        return false;
+      }
       const { value, error, problems } = await call(() => cache.saveCache([dir], key));
       if (error === undefined && value !== undefined && value !== -1) {
         logger.info(`Remote cache: saved ${key}.`);
@@ -148,6 +157,10 @@ export function createActionsCache(env: Env, logger: Logger): RemoteCache | unde
     },
 
     async restore(key, dir) {
+      if (!readable) {
+        logger.info(`Remote cache: ${key} not restored: this job's cache is ${mode === 'none' ? 'off' : 'write-only'} (ACTIONS_CACHE_MODE=${mode}).`);
+        return false;
+      }
       const { value, error, problems } = await call(() => cache.restoreCache([dir], key));
       if (error === undefined && value === key) {
         logger.info(`Remote cache: restored ${key}.`);

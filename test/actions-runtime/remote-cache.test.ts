@@ -113,6 +113,19 @@ describe('createActionsCache', () => {
     expect(logger.messages('warn').join('\n')).toMatch(/could not restore k-500: .*500/);
   });
 
+  it('follows a read-only cache mode without calling the service or warning', async () => {
+    const logger = new RecordingLogger();
+    const remote = createActionsCache({ ...runnerEnv(), ACTIONS_CACHE_MODE: 'read' }, logger)!;
+    const dir = await makeOut('read-only', 'x');
+    const before = standIn.calls.length;
+    expect(await remote.save('k-read-only', dir)).toBe(false);
+    expect(standIn.calls.length).toBe(before);
+    expect(await remote.restore('k-read-only', dir)).toBe(false);
+    expect(standIn.calls.slice(before).map((c) => c.method)).toEqual(['CacheService/GetCacheEntryDownloadURL']);
+    expect(logger.messages('warn')).toEqual([]);
+    expect(logger.messages('info').join('\n')).toMatch(/k-read-only not saved: this job's cache is read-only/);
+  });
+
   it('treats a failed blob upload as not saved', async () => {
     const logger = new RecordingLogger();
     const remote = createActionsCache(runnerEnv(), logger)!;
