@@ -3,10 +3,10 @@
 // Pillow in 2 processes on the same images (when python3 has PIL), plus the peak RSS of a child
 // process running prepare-data over a generated dataset. Goals: ≥ 600 images/s on 2 cores and
 // peak RSS ≤ 400 MB. Knobs: BENCH_IMAGES (default 400), BENCH_PREPARE_IMAGES (default 2000),
-// BENCH_ROUNDS (default 3).
+// BENCH_PREPARE_WIDTH/HEIGHT (default 640×480), BENCH_ROUNDS (default 3), BENCH_SKIP_THROUGHPUT=1.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,10 @@ import { prepareImages } from '../pipeline/data/prepare/images.ts';
 const N = Number(process.env.BENCH_IMAGES ?? 400);
 const PREPARE_N = Number(process.env.BENCH_PREPARE_IMAGES ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// Size of the generated images for the RSS run: item count drives the per-item records, image size
+// the buffers in flight; smaller images make a 100,000-image run affordable.
+const PREPARE_W = Number(process.env.BENCH_PREPARE_WIDTH ?? 640);
+const PREPARE_H = Number(process.env.BENCH_PREPARE_HEIGHT ?? 480);
 const SIZE = 224;
 
 const quiet: Logger = {
@@ -169,21 +173,22 @@ async function prepareChild(dataset: string, out: string): Promise<void> {
 async function writeDataset(sharp: SharpModule, dir: string, n: number): Promise<void> {
   await mkdir(join(dir, 'train', 'images'), { recursive: true });
   await mkdir(join(dir, 'train', 'labels'), { recursive: true });
-  const bases = Array.from({ length: 8 }, (_, b) => picture(640, 480, 100 + b));
+  const [w, h] = [PREPARE_W, PREPARE_H];
+  const bases = Array.from({ length: 8 }, (_, b) => picture(w, h, 100 + b));
   const meta: string[] = [];
   const types = ['Dry', 'Normal', 'Oily'];
   await forEachPool(Array.from({ length: n }, (_, i) => i), 2, async (i) => {
     const raw = Buffer.from(bases[i % bases.length]!);
     // Shift each copy so perceptual hashes differ, then sprinkle noise.
-    const shift = ((i * 7919) % 600) * 3;
+    const shift = ((i * 7919) % (w - 40)) * 3;
     raw.copyWithin(0, shift);
     let x = (i + 7) * 2246822519;
-    for (let k = 0; k < 3000; k++) {
+    for (let k = 0; k < (w * h) / 100; k++) {
       x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
       raw[x % raw.length] = (x >>> 8) & 255;
     }
     const id = `img${String(i).padStart(6, '0')}`;
-    await writeFile(join(dir, 'train', 'images', `${id}.jpg`), await sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
+    await writeFile(join(dir, 'train', 'images', `${id}.jpg`), await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
     meta[i] = JSON.stringify({ id, file: `train/images/${id}.jpg`, skin_type: types[i % 3], skin_tone: ['I', 'II', 'III', 'IV', 'V', 'VI'][i % 6], source: 'bench' });
   });
   await writeFile(join(dir, 'metadata.jsonl'), meta.join('\n') + '\n');
@@ -194,70 +199,90 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+interface Row {
+  name: string;
+  imagesPerSecond: number;
+  best: number;
+  cpuMsPerImage: number | null;
+}
+
+async function throughput(sharp: SharpModule, work: string, load0: number): Promise<Row[]> {
+  console.log(`preprocess bench: ${N} JPEGs 640×480 → ${SIZE}×${SIZE} float CHW, ${ROUNDS} rounds, ${cpus().length} CPUs, load ${load0.toFixed(1)}`);
+  const jpegs = await makeJpegs(sharp, N);
+  const files: string[] = [];
+  await mkdir(join(work, 'jpegs'));
+  for (const [i, j] of jpegs.entries()) {
+    const f = join(work, 'jpegs', `${i}.jpg`);
+    await writeFile(f, j);
+    files.push(f);
+  }
+  const variants: Variant[] = [
+    { name: 'sharp naive (1 at a time, defaults, lanczos3)', inflight: 1, threads: cpus().length, kernel: 'lanczos3', normalize: true, cache: true },
+    { name: 'sharp tuned, 1 worker', inflight: 1, threads: 1, kernel: 'linear', normalize: true, cache: false },
+    { name: 'sharp tuned, 2 workers', inflight: 2, threads: 1, kernel: 'linear', normalize: true, cache: false },
+    { name: 'sharp tuned, 3 in flight', inflight: 3, threads: 1, kernel: 'linear', normalize: true, cache: false },
+    { name: 'sharp 2 workers, 2 libvips threads each', inflight: 2, threads: 2, kernel: 'linear', normalize: true, cache: false },
+    { name: 'sharp ceiling: decode+resize, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'linear', normalize: false, cache: false },
+    { name: 'sharp ceiling: decode+resize lanczos3, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'lanczos3', normalize: false, cache: false },
+  ];
+  // Warm up (loads libvips, JIT) then interleave rounds so a busy neighbour hurts every variant alike.
+  await runVariant(sharp, jpegs.slice(0, 40), variants[1]!);
+  const samples = new Map<string, { ips: number[]; cpu: number[] }>(variants.map((v) => [v.name, { ips: [], cpu: [] }]));
+  const python = findPython();
+  const pillow = new Map<string, number[]>();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of variants) {
+      const { seconds, cpuMs } = await runVariant(sharp, jpegs, v);
+      samples.get(v.name)!.ips.push(N / seconds);
+      samples.get(v.name)!.cpu.push(cpuMs / N);
+    }
+    if (python) {
+      for (const [label, procs, draft] of [
+        ['Pillow, 2 processes (draft: JPEG DCT-scaled decode)', 2, true],
+        ['Pillow, 2 processes (full decode)', 2, false],
+        ['Pillow, 1 process (draft)', 1, true],
+      ] as const) {
+        const ips = await runPillow(python, files, procs, draft);
+        pillow.set(label, [...(pillow.get(label) ?? []), ips]);
+      }
+    }
+  }
+  const rows: Row[] = [
+    ...variants.map((v) => ({
+      name: v.name,
+      imagesPerSecond: Math.round(median(samples.get(v.name)!.ips)),
+      best: Math.round(Math.max(...samples.get(v.name)!.ips)),
+      cpuMsPerImage: Number(median(samples.get(v.name)!.cpu).toFixed(2)),
+    })),
+    ...[...pillow].map(([name, ips]) => ({ name, imagesPerSecond: Math.round(median(ips)), best: Math.round(Math.max(...ips)), cpuMsPerImage: null })),
+  ];
+  console.log('');
+  console.log('| variant | images/s (median) | best | CPU ms/image |');
+  console.log('|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.name} | ${r.imagesPerSecond} | ${r.best} | ${r.cpuMsPerImage ?? '–'} |`);
+  if (!python) console.log('(Pillow skipped: no python3 with PIL and numpy)');
+  return rows;
+}
+
 async function main(): Promise<void> {
   const { default: sharp } = await import('sharp');
   const work = await mkdtemp(join(tmpdir(), 'preprocess-bench-'));
   try {
     const load0 = loadavg()[0]!;
-    console.log(`preprocess bench: ${N} JPEGs 640×480 → ${SIZE}×${SIZE} float CHW, ${ROUNDS} rounds, ${cpus().length} CPUs, load ${load0.toFixed(1)}`);
-    const jpegs = await makeJpegs(sharp, N);
-    const files: string[] = [];
-    await mkdir(join(work, 'jpegs'));
-    for (const [i, j] of jpegs.entries()) {
-      const f = join(work, 'jpegs', `${i}.jpg`);
-      await writeFile(f, j);
-      files.push(f);
+    const reportPath = join(process.cwd(), 'reports', 'bench', 'preprocess.json');
+    const previous = await readFile(reportPath, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => ({}) as Record<string, unknown>);
+    let rows = Array.isArray(previous.results) ? (previous.results as Row[]) : [];
+    let throughputMeta = previous.throughput as Record<string, unknown> | undefined;
+    if (process.env.BENCH_SKIP_THROUGHPUT !== '1') {
+      rows = await throughput(sharp, work, load0);
+      throughputMeta = { images: N, rounds: ROUNDS, loadAverageStart: load0, loadAverageEnd: loadavg()[0] };
     }
-    const variants: Variant[] = [
-      { name: 'sharp naive (1 at a time, defaults, lanczos3)', inflight: 1, threads: cpus().length, kernel: 'lanczos3', normalize: true, cache: true },
-      { name: 'sharp tuned, 1 worker', inflight: 1, threads: 1, kernel: 'linear', normalize: true, cache: false },
-      { name: 'sharp tuned, 2 workers', inflight: 2, threads: 1, kernel: 'linear', normalize: true, cache: false },
-      { name: 'sharp tuned, 3 in flight', inflight: 3, threads: 1, kernel: 'linear', normalize: true, cache: false },
-      { name: 'sharp 2 workers, 2 libvips threads each', inflight: 2, threads: 2, kernel: 'linear', normalize: true, cache: false },
-      { name: 'sharp ceiling: decode+resize, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'linear', normalize: false, cache: false },
-      { name: 'sharp ceiling: decode+resize lanczos3, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'lanczos3', normalize: false, cache: false },
-    ];
-    // Warm up (loads libvips, JIT) then interleave rounds so a busy neighbour hurts every variant alike.
-    await runVariant(sharp, jpegs.slice(0, 40), variants[1]!);
-    const samples = new Map<string, { ips: number[]; cpu: number[] }>(variants.map((v) => [v.name, { ips: [], cpu: [] }]));
-    const python = findPython();
-    const pillow = new Map<string, number[]>();
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const v of variants) {
-        const { seconds, cpuMs } = await runVariant(sharp, jpegs, v);
-        samples.get(v.name)!.ips.push(N / seconds);
-        samples.get(v.name)!.cpu.push(cpuMs / N);
-      }
-      if (python) {
-        for (const [label, procs, draft] of [
-          ['Pillow, 2 processes (draft: JPEG DCT-scaled decode)', 2, true],
-          ['Pillow, 2 processes (full decode)', 2, false],
-          ['Pillow, 1 process (draft)', 1, true],
-        ] as const) {
-          const ips = await runPillow(python, files, procs, draft);
-          pillow.set(label, [...(pillow.get(label) ?? []), ips]);
-        }
-      }
-    }
-    const rows = [
-      ...variants.map((v) => ({
-        name: v.name,
-        imagesPerSecond: Math.round(median(samples.get(v.name)!.ips)),
-        best: Math.round(Math.max(...samples.get(v.name)!.ips)),
-        cpuMsPerImage: Number(median(samples.get(v.name)!.cpu).toFixed(2)),
-      })),
-      ...[...pillow].map(([name, ips]) => ({ name, imagesPerSecond: Math.round(median(ips)), best: Math.round(Math.max(...ips)), cpuMsPerImage: null })),
-    ];
-    console.log('');
-    console.log('| variant | images/s (median) | best | CPU ms/image |');
-    console.log('|---|---|---|---|');
-    for (const r of rows) console.log(`| ${r.name} | ${r.imagesPerSecond} | ${r.best} | ${r.cpuMsPerImage ?? '–'} |`);
-    if (!python) console.log('(Pillow skipped: no python3 with PIL and numpy)');
 
     // Peak RSS of prepare-data in a child process.
     const dataset = join(work, 'dataset');
-    console.log(`\ngenerating ${PREPARE_N} images for the prepare-data RSS run…`);
+    console.log(`\ngenerating ${PREPARE_N} images ${PREPARE_W}×${PREPARE_H} for the prepare-data RSS run…`);
     await writeDataset(sharp, dataset, PREPARE_N);
+    const loadPrepare = loadavg()[0]!;
     const child = await new Promise<string>((resolve, reject) => {
       const c = spawn(process.execPath, [process.argv[1]!, '--prepare-child', dataset, join(work, 'prepared')], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
@@ -266,27 +291,42 @@ async function main(): Promise<void> {
     });
     const prep = JSON.parse(child.trim().split('\n').pop()!) as { seconds: number; maxRssKiB: number; counts: Record<string, number>; quarantined: number };
     const rssMB = prep.maxRssKiB / 1024;
-    console.log(`prepare-data over ${PREPARE_N} images: ${prep.seconds.toFixed(1)} s (${(PREPARE_N / prep.seconds).toFixed(0)} images/s incl. validation), peak RSS ${rssMB.toFixed(0)} MB`);
+    console.log(
+      `prepare-data over ${PREPARE_N} images ${PREPARE_W}×${PREPARE_H}: ${prep.seconds.toFixed(1)} s (${(PREPARE_N / prep.seconds).toFixed(0)} images/s, two passes incl. validation), peak RSS ${rssMB.toFixed(0)} MB`,
+    );
+    const run = {
+      images: PREPARE_N,
+      width: PREPARE_W,
+      height: PREPARE_H,
+      seconds: Number(prep.seconds.toFixed(2)),
+      peakRssMB: Math.round(rssMB),
+      counts: prep.counts,
+      loadAverage: loadPrepare,
+    };
+    const runs = (Array.isArray(previous.prepare) ? (previous.prepare as (typeof run)[]) : []).filter(
+      (r) => !(r.images === run.images && r.width === run.width && r.height === run.height),
+    );
+    runs.push(run);
+    runs.sort((x, y) => x.images - y.images);
 
-    const tuned2 = rows.find((r) => r.name === 'sharp tuned, 2 workers')!;
+    const tuned2 = rows.find((r) => r.name === 'sharp tuned, 2 workers');
     const pillow2 = rows.find((r) => r.name.startsWith('Pillow, 2 processes (draft'));
     const report = {
       benchmark: 'preprocess',
-      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, sharp: sharp.versions, loadAverageStart: load0, loadAverageEnd: loadavg()[0] },
-      images: N,
-      rounds: ROUNDS,
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips },
+      throughput: throughputMeta,
       results: rows,
-      prepare: { images: PREPARE_N, seconds: Number(prep.seconds.toFixed(2)), peakRssMB: Math.round(rssMB), counts: prep.counts },
+      prepare: runs,
       goals: {
         imagesPerSecond: 600,
         peakRssMB: 400,
-        metThroughput: tuned2.imagesPerSecond >= 600,
-        metRss: rssMB <= 400,
-        versusPillow2: pillow2 ? Number((tuned2.imagesPerSecond / pillow2.imagesPerSecond).toFixed(2)) : null,
+        metThroughput: tuned2 ? tuned2.imagesPerSecond >= 600 : null,
+        metRss: runs.every((r) => r.peakRssMB <= 400),
+        versusPillow2: tuned2 && pillow2 ? Number((tuned2.imagesPerSecond / pillow2.imagesPerSecond).toFixed(2)) : null,
       },
     };
-    await writeJsonAtomic(join(process.cwd(), 'reports', 'bench', 'preprocess.json'), report);
-    console.log(`\nwrote reports/bench/preprocess.json (load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}: numbers from a busy machine understate throughput)`);
+    await writeJsonAtomic(reportPath, report);
+    console.log(`\nwrote reports/bench/preprocess.json (load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}: a busy machine understates throughput)`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
