@@ -372,11 +372,8 @@ class KernelPool {
 
   constructor(size: number, shared: KernelShared) {
     const source = workerSource();
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(source, { eval: true, workerData: shared });
-      w.unref();
-      return w;
-    });
+    // Kept referenced: a pending round must hold the process open; close() always terminates them.
+    this.workers = Array.from({ length: size }, () => new Worker(source, { eval: true, workerData: shared }));
   }
 
   run(tasks: TreeTask[]): Promise<KernelTree[]> {
