@@ -196,6 +196,8 @@ class HashWorker {
     this.worker.on('message', ({ id, out }: { id: number; out: (string | { error: string })[] }) => {
       this.pending.get(id)?.resolve(out);
       this.pending.delete(id);
+      // Idle, the helper must not keep the process alive; busy, it must (it is all we wait for).
+      if (!this.pending.size) this.worker.unref();
     });
     this.worker.on('error', (error) => this.failAll(error));
     this.worker.on('exit', () => this.failAll(new Error('hashing worker exited')));
@@ -215,6 +217,7 @@ class HashWorker {
     return new Promise((resolvePromise, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve: resolvePromise, reject });
+      this.worker.ref();
       this.worker.postMessage({ id, paths });
     });
   }
