@@ -65,7 +65,11 @@ export async function* readCsv(path: string, signal?: AbortSignal): AsyncGenerat
 export class LineWriter {
   private chunks: string[] = [];
   private size = 0;
-  private constructor(private readonly stream: import('node:fs').WriteStream) {}
+  private failed: Error | undefined;
+  private constructor(private readonly stream: import('node:fs').WriteStream) {
+    // Remember a write error (disk full…) so the next write or close rejects instead of hanging.
+    stream.on('error', (error) => (this.failed ??= error));
+  }
 
   static async open(path: string): Promise<LineWriter> {
     const { createWriteStream } = await import('node:fs');
@@ -82,16 +86,27 @@ export class LineWriter {
   }
 
   private async flush(): Promise<void> {
+    if (this.failed) throw this.failed;
     if (!this.chunks.length) return;
     const text = this.chunks.join('');
     this.chunks = [];
     this.size = 0;
-    if (!this.stream.write(text)) await new Promise<void>((resolve) => this.stream.once('drain', resolve));
+    if (!this.stream.write(text)) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        this.stream.once('error', onError);
+        this.stream.once('drain', () => {
+          this.stream.off('error', onError);
+          resolve();
+        });
+      });
+    }
   }
 
   async close(): Promise<void> {
     await this.flush();
     await new Promise<void>((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
       this.stream.once('error', reject);
       this.stream.end(() => resolve());
     });

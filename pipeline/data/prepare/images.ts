@@ -325,10 +325,10 @@ async function scanImage(
     const { boxes, issues } = parseYoloLabels(text, classNames.length);
     if (issues.length) {
       const first = issues[0]!;
+      // `line` is left out: it would read as a line of the image; the detail names the label file and line.
       return {
         file,
         reason: first.reason,
-        line: first.line,
         detail: `${image.labelFile}:${first.line}: ${first.detail}${issues.length > 1 ? ` (+${issues.length - 1} more)` : ''}`,
       };
     }
