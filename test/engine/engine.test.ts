@@ -5,7 +5,7 @@ import type { RemoteCache } from '../../pipeline/core/ports.ts';
 import { loadPipeline, repro, status } from '../../pipeline/engine/index.ts';
 import type { LoadOptions } from '../../pipeline/engine/types.ts';
 import { RecordingLogger } from '../support/logger.ts';
-import { hooks, runs, snapshot, testKinds, workspace, type Workspace } from './helpers.ts';
+import { hooks, latch, runs, snapshot, testKinds, workspace, type Workspace } from './helpers.ts';
 
 const PIPELINE = `settings:
   jobs: 2
@@ -204,6 +204,17 @@ describe('repro', () => {
     expect(actions).toEqual({ right: 'ran' });
     expect(runs.get('make')).toBe(1);
     expect(runs.get('right')).toBe(2);
+  });
+
+  it('runs independent stages concurrently up to `jobs`', async () => {
+    const w = await setup(`stages:\n  a:\n    kind: latch\n    outs: [a]\n  b:\n    kind: latch\n    outs: [b]\n`);
+    latch.max = 0;
+    await reproIn(w, { jobs: 1 });
+    expect(latch.max).toBe(1);
+    latch.max = 0;
+    const { actions } = await reproIn(w, { jobs: 2, force: true });
+    expect(actions).toEqual({ a: 'ran', b: 'ran' });
+    expect(latch.max).toBe(2);
   });
 
   it('rejects unknown target names with a suggestion', async () => {

@@ -81,10 +81,33 @@ const wait = defineStage({
   },
 });
 
+/** Stages running `latch` at this moment, and the most seen at once. */
+export const latch = { active: 0, max: 0 };
+
+const latchKind = defineStage({
+  kind: 'latch',
+  title: 'Wait until another latch stage runs too, or give up after many event-loop turns (test kind)',
+  params: {},
+  outputs: {},
+  codePaths: ['testkind'],
+  async run(ctx) {
+    count(ctx.name);
+    latch.active++;
+    latch.max = Math.max(latch.max, latch.active);
+    // No timers: yield to the event loop until a second stage has joined, or enough turns passed.
+    for (let turn = 0; turn < 20_000 && latch.active < 2; turn++) await new Promise((r) => setImmediate(r));
+    latch.max = Math.max(latch.max, latch.active);
+    await new Promise((r) => setImmediate(r));
+    latch.active--;
+    for (const out of ctx.outs) await writeFile(ctx.out(out), ctx.name);
+    return { outputs: {}, summary: '' };
+  },
+});
+
 const stub = defineStage({ kind: 'stub', title: 'Not built yet (test kind)', params: {}, outputs: {}, codePaths: ['stub'] });
 
 export const testKinds: ReadonlyMap<string, AnyStageKind> = new Map(
-  ([concat, gen, wait, stub, commandStage] as AnyStageKind[]).map((k) => [k.kind, k]),
+  ([concat, gen, wait, latchKind, stub, commandStage] as AnyStageKind[]).map((k) => [k.kind, k]),
 );
 
 export interface Workspace {
