@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
@@ -14,6 +14,14 @@ import { hashTree, listFiles, StatCache } from '../pipeline/engine/hash.ts';
 import { loadPipeline, repro } from '../pipeline/engine/index.ts';
 
 const FILES = Number(process.env.BENCH_FILES ?? 20_000);
+const EVICT_PY = `
+import os, sys
+for base, _, names in os.walk(sys.argv[1]):
+    for n in names:
+        fd = os.open(os.path.join(base, n), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+`;
 const ROUNDS = 3;
 
 const quiet: Logger = {
@@ -100,6 +108,26 @@ try {
     await hashTree(tree, { statCache: new StatCache() }); // first time: nothing cached
     hashing.push(performance.now() - t);
   }
+  // Cold page cache: evict only this tree's pages (posix_fadvise DONTNEED, through python3 when
+  // present), so other work on the machine is not disturbed. Skipped where that is unavailable.
+  spawnSync('sync');
+  const evict = (): boolean =>
+    spawnSync('python3', ['-c', EVICT_PY, tree], { encoding: 'utf8' }).status === 0;
+  const coldRead: number[] = [];
+  const coldHash: number[] = [];
+  if (evict()) {
+    for (let r = 0; r < 2; r++) {
+      evict();
+      let t = performance.now();
+      plainRead(tree, files);
+      coldRead.push(performance.now() - t);
+      evict();
+      t = performance.now();
+      await hashTree(tree, { statCache: new StatCache() });
+      coldHash.push(performance.now() - t);
+    }
+  }
+
   const mb = bytes / 1e6;
   const baselineMs = Math.min(median(readSync), median(readAsync));
   const readMBs = mb / (baselineMs / 1000);
@@ -150,19 +178,34 @@ try {
     firstHashMBs: Number(hashMBs.toFixed(1)),
     firstHashMs: Math.round(median(hashing)),
     hashVsReadPercent: Number(((100 * hashMBs) / readMBs).toFixed(1)),
+    cold: coldRead.length
+      ? {
+          plainReadMBs: Number((mb / (median(coldRead) / 1000)).toFixed(1)),
+          firstHashMBs: Number((mb / (median(coldHash) / 1000)).toFixed(1)),
+          hashVsReadPercent: Number(((100 * median(coldRead)) / median(coldHash)).toFixed(1)),
+        }
+      : null,
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
     firstReproMs: Math.round(firstReproMs),
     noopReproMs: Math.round(median(noop)),
     noopReproCliMs: cliMs === undefined ? null : Math.round(cliMs),
     goals: { hashVsReadPercent: '>= 80', noopReproMs: '<= 1000' },
   };
-  console.log('hashing benchmark (%d files, %s MB, page cache warm)', FILES, mb.toFixed(1));
+  console.log('hashing benchmark (%d files, %s MB; load average %s)', FILES, mb.toFixed(1), result.loadAverage.join(' '));
   console.table({
-    'plain sequential read': { 'MB/s': result.plainReadMBs, ms: Math.round(baselineMs) },
-    'first-time hashing': { 'MB/s': result.firstHashMBs, ms: result.firstHashMs },
+    'plain sequential read (warm cache)': { 'MB/s': result.plainReadMBs, ms: Math.round(baselineMs) },
+    'first-time hashing (warm cache)': { 'MB/s': result.firstHashMBs, ms: result.firstHashMs },
+    ...(result.cold
+      ? {
+          'plain sequential read (cold cache)': { 'MB/s': result.cold.plainReadMBs, ms: Math.round(median(coldRead)) },
+          'first-time hashing (cold cache)': { 'MB/s': result.cold.firstHashMBs, ms: Math.round(median(coldHash)) },
+        }
+      : {}),
     'no-op repro (in-process)': { 'MB/s': '', ms: result.noopReproMs },
     'no-op repro (CLI process)': { 'MB/s': '', ms: result.noopReproCliMs ?? 'dist/cli.js not built' },
   });
-  console.log(`hashing reaches ${result.hashVsReadPercent}% of plain read throughput (goal ≥ 80%)`);
+  console.log(`hashing reaches ${result.hashVsReadPercent}% of plain read throughput with a warm page cache (goal ≥ 80%)`);
+  if (result.cold) console.log(`hashing reaches ${result.cold.hashVsReadPercent}% of plain read throughput with a cold page cache`);
   await writeJsonAtomic(join(repoRoot, 'reports', 'bench', 'hashing.json'), result);
 } finally {
   await rm(base, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { stat as fsStat, type Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, sep } from 'node:path';
+import { sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { sha256File, writeFileAtomic } from '../core/fs.ts';
 
@@ -56,6 +56,12 @@ export class StatCache {
       // No cache yet, or a corrupt one: start empty.
     }
     return cache;
+  }
+
+  /** Whether any entry lies under `prefix` (a folder path ending with the separator). */
+  hasUnder(prefix: string): boolean {
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) return true;
+    return false;
   }
 
   get(path: string, st: Stats): string | undefined {
@@ -111,7 +117,8 @@ export async function listFiles(dir: string): Promise<string[]> {
     const entries = await readdir(abs, { withFileTypes: true });
     const subdirs: Promise<void>[] = [];
     for (const entry of entries) {
-      const childAbs = join(abs, entry.name);
+      // Plain concatenation: names from readdir need none of path.join's normalisation.
+      const childAbs = abs + sep + entry.name;
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isFile()) out.push(childRel);
       else if (entry.isDirectory()) subdirs.push(walk(childAbs, childRel));
@@ -134,7 +141,12 @@ export function compareStrings(a: string, b: string): number {
 /** Directory hash: sha256 over `path\thash\n` lines of the sorted file list. */
 export function dirHash(files: readonly { path: string; hash: string }[]): string {
   const h = createHash('sha256');
-  for (const f of files) h.update(`${f.path}\t${f.hash}\n`);
+  // Chunks of lines: one update per line costs more than the hashing itself on big trees.
+  for (let i = 0; i < files.length; i += 4096) {
+    let chunk = '';
+    for (const f of files.slice(i, i + 4096)) chunk += `${f.path}\t${f.hash}\n`;
+    h.update(chunk);
+  }
   return h.digest('hex');
 }
 
@@ -145,57 +157,99 @@ export interface HashOptions {
   onFile?: (bytes: number) => void;
 }
 
+/** A hashed file with the stat taken on its open descriptor (what the stat cache records). */
+type HashedFile = [hash: string, size: number, mtimeMs: number, ino: number];
+/** A file too large to read synchronously on the main thread: hashed asynchronously instead. */
+type LargeFile = { large: true };
+
 /**
- * Hash one file synchronously with a caller-owned buffer: open, one read per buffer-full, close.
- * Self-contained (its source also runs inside the hashing worker), so it takes its modules as
- * arguments. A read shorter than requested means end of file, so a small file costs one read.
+ * Hash one file synchronously with a caller-owned buffer: open, fstat, one read per buffer-full,
+ * close: as many system calls as a plain read. Self-contained (its source also runs in the
+ * helper thread), so it takes its modules as arguments.
  */
-function hashFileSync(fsModule: typeof import('node:fs'), cryptoModule: typeof import('node:crypto'), buffer: Buffer, path: string): string {
-  const hash = cryptoModule.createHash('sha256');
+function hashFileSync(
+  fsModule: typeof import('node:fs'),
+  cryptoModule: typeof import('node:crypto'),
+  buffer: Buffer,
+  path: string,
+  maxBytes: number,
+): HashedFile | LargeFile {
   const fd = fsModule.openSync(path, 'r');
   try {
-    for (;;) {
-      const n = fsModule.readSync(fd, buffer, 0, buffer.length, null);
-      if (n > 0) hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-      if (n < buffer.length) break;
+    const st = fsModule.fstatSync(fd);
+    if (st.size > maxBytes) return { large: true };
+    let n = fsModule.readSync(fd, buffer, 0, buffer.length, null);
+    let hex: string;
+    if (n < buffer.length && typeof cryptoModule.hash === 'function') {
+      // The whole file in one read (a short read is end of file): one-shot digest.
+      hex = cryptoModule.hash('sha256', buffer.subarray(0, n), 'hex');
+    } else {
+      const h = cryptoModule.createHash('sha256');
+      for (;;) {
+        if (n > 0) h.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+        if (n < buffer.length) break;
+        n = fsModule.readSync(fd, buffer, 0, buffer.length, null);
+      }
+      hex = h.digest('hex');
     }
+    return [hex, st.size, st.mtimeMs, st.ino];
   } finally {
     fsModule.closeSync(fd);
   }
-  return hash.digest('hex');
 }
 
+/**
+ * The helper thread: it receives the whole list once and claims batches from a counter shared
+ * with the main thread (work stealing without a message per batch), then answers once with
+ * flattened `index, hash, size, mtimeMs, ino` entries.
+ */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 const buffer = Buffer.allocUnsafe(${READ_BUFFER_BYTES});
 const hashFileSync = ${hashFileSync.toString()};
-parentPort.on('message', ({ id, paths }) => {
-  const out = paths.map((p) => {
-    try { return hashFileSync(fs, crypto, buffer, p); } catch (e) { return { error: String((e && e.message) || e) }; }
-  });
-  parentPort.postMessage({ id, out });
+parentPort.on('message', ({ id, paths, shared, batch }) => {
+  const counter = new Int32Array(shared);
+  const out = [];
+  try {
+    for (;;) {
+      const start = Atomics.add(counter, 0, batch);
+      if (start >= paths.length) break;
+      const end = Math.min(paths.length, start + batch);
+      for (let i = start; i < end; i++) out.push(i, ...hashFileSync(fs, crypto, buffer, paths[i], Infinity));
+    }
+    parentPort.postMessage({ id, out });
+  } catch (e) {
+    Atomics.store(counter, 0, paths.length);
+    parentPort.postMessage({ id, error: String((e && e.message) || e) });
+  }
 });
 `;
 
+interface WorkerAnswer {
+  id: number;
+  out?: (string | number)[];
+  error?: string;
+}
+
 /**
  * One helper thread per process, started on the first large hashing job: on 2 cores the main
- * thread and the helper each read and hash half the files, which brings first-time hashing close
- * to plain read throughput (sha256 alone is slower than the disk on small machines).
+ * thread and the helper each read and hash part of the files, so first-time hashing keeps up
+ * with plain sequential reads.
  */
 class HashWorker {
   private static instance: HashWorker | undefined;
   private readonly worker: Worker;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (v: (string | { error: string })[]) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (v: WorkerAnswer) => void; reject: (e: Error) => void }>();
 
   private constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref();
-    this.worker.on('message', ({ id, out }: { id: number; out: (string | { error: string })[] }) => {
-      this.pending.get(id)?.resolve(out);
-      this.pending.delete(id);
+    this.worker.on('message', (answer: WorkerAnswer) => {
+      this.pending.get(answer.id)?.resolve(answer);
+      this.pending.delete(answer.id);
       // Idle, the helper must not keep the process alive; busy, it must (it is all we wait for).
       if (!this.pending.size) this.worker.unref();
     });
@@ -213,18 +267,18 @@ class HashWorker {
     return (HashWorker.instance ??= new HashWorker());
   }
 
-  hash(paths: string[]): Promise<(string | { error: string })[]> {
+  run(paths: readonly string[], shared: SharedArrayBuffer, batch: number): Promise<WorkerAnswer> {
     return new Promise((resolvePromise, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve: resolvePromise, reject });
       this.worker.ref();
-      this.worker.postMessage({ id, paths });
+      this.worker.postMessage({ id, paths, shared, batch });
     });
   }
 }
 
-/** Files per batch: small enough to share work evenly and keep the event loop responsive. */
-const BATCH = 64;
+/** Files per claimed batch: small enough to share work evenly and keep the event loop responsive. */
+const BATCH = 128;
 /** Below this many files to read, starting the helper thread costs more than it saves. */
 const WORKER_MIN_FILES = 2000;
 const mainBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -234,91 +288,106 @@ function statCb(path: string): Promise<Stats> {
   return new Promise((resolvePromise, reject) => fsStat(path, (error, st) => (error ? reject(error) : resolvePromise(st))));
 }
 
+async function hashLarge(path: string): Promise<HashedFile> {
+  const before = await statCb(path);
+  return [await sha256File(path), before.size, before.mtimeMs, before.ino];
+}
+
 /** Hash files (absolute paths) in batches shared between this thread and, for large jobs, the helper. */
-async function hashFiles(paths: readonly string[], sizes: readonly number[], options: HashOptions): Promise<string[]> {
-  const hashes = new Array<string>(paths.length);
-  let next = 0;
-  const take = (): [number, number] | undefined => {
-    if (next >= paths.length) return undefined;
-    const start = next;
-    next = Math.min(paths.length, next + BATCH);
-    return [start, next];
-  };
-  const check = (): void => {
-    if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-  };
-  const mainLoop = async (): Promise<void> => {
-    for (let range = take(); range; range = take()) {
-      check();
-      for (let i = range[0]; i < range[1]; i++) {
-        // Large files are read asynchronously so a single big file never blocks the event loop.
-        hashes[i] = sizes[i]! > READ_BUFFER_BYTES ? await sha256File(paths[i]!) : hashFileSync(fs, crypto, mainBuffer, paths[i]!);
-        options.onFile?.(sizes[i]!);
+async function hashFiles(paths: readonly string[], options: HashOptions): Promise<HashedFile[]> {
+  const results = new Array<HashedFile>(paths.length);
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  const useHelper = paths.length >= WORKER_MIN_FILES && availableParallelism() > 1;
+  const helper = useHelper ? HashWorker.get().run(paths, counter.buffer as SharedArrayBuffer, BATCH) : undefined;
+  try {
+    for (;;) {
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+      const start = Atomics.add(counter, 0, BATCH);
+      if (start >= paths.length) break;
+      const end = Math.min(paths.length, start + BATCH);
+      for (let i = start; i < end; i++) {
+        const r = hashFileSync(fs, crypto, mainBuffer, paths[i]!, READ_BUFFER_BYTES);
+        // A big file is read asynchronously so it never blocks the event loop for long.
+        results[i] = Array.isArray(r) ? r : await hashLarge(paths[i]!);
+        options.onFile?.(results[i]![1]);
       }
-      await new Promise<void>((r) => setImmediate(r)); // let helper results and signals in
+      if (useHelper) await new Promise<void>((r) => setImmediate(r)); // let signals in
     }
-  };
-  const helperLoop = async (): Promise<void> => {
-    const worker = HashWorker.get();
-    for (let range = take(); range; range = take()) {
-      check();
-      const out = await worker.hash(paths.slice(range[0], range[1]) as string[]);
-      out.forEach((h, k) => {
-        if (typeof h !== 'string') throw new Error(`cannot hash ${paths[range[0] + k]}: ${h.error}`);
-        hashes[range[0] + k] = h;
-        options.onFile?.(sizes[range[0] + k]!);
-      });
+  } catch (error) {
+    Atomics.store(counter, 0, paths.length); // the helper stops claiming
+    await helper?.catch(() => undefined);
+    throw error;
+  }
+  if (helper) {
+    const answer = await helper;
+    if (answer.error) throw new Error(`cannot hash: ${answer.error}`);
+    const out = answer.out ?? [];
+    for (let k = 0; k < out.length; k += 5) {
+      const i = out[k] as number;
+      results[i] = [out[k + 1] as string, out[k + 2] as number, out[k + 3] as number, out[k + 4] as number];
+      options.onFile?.(out[k + 2] as number);
     }
-  };
-  const loops = [mainLoop()];
-  if (paths.length >= WORKER_MIN_FILES && availableParallelism() > 1) loops.push(helperLoop());
-  await Promise.all(loops);
-  return hashes;
+  }
+  return results;
 }
 
 /**
  * Hash a file or a directory tree. Returns undefined when `path` does not exist.
- * Files whose (size, mtime, inode) match the stat cache are not read. A file changed while it is
- * read is cached under the stat taken before reading, so the change is seen next time.
+ * Files whose (size, mtime, inode) match the stat cache are not read. A tree the stat cache knows
+ * nothing about is hashed without a separate stat pass (each file is stat'ed on its descriptor).
+ * A file changed while it is read is cached under the stat taken before reading, so the change is
+ * seen next time.
  */
 export async function hashTree(path: string, options: HashOptions = {}): Promise<TreeHash | undefined> {
   const top = await statCb(path).catch(() => undefined);
   if (!top) return undefined;
+  const cache = options.statCache;
   if (top.isFile()) {
-    let hash = options.statCache?.get(path, top);
+    let hash = cache?.get(path, top);
     if (!hash) {
-      [hash] = await hashFiles([path], [top.size], options);
-      options.statCache?.set(path, top, hash!);
+      const [r] = await hashFiles([path], options);
+      hash = r![0];
+      cache?.set(path, top, hash);
     } else options.onFile?.(top.size);
-    return { type: 'file', hash: hash!, files: [{ path: '', hash: hash!, size: top.size }], bytes: top.size };
+    return { type: 'file', hash, files: [{ path: '', hash, size: top.size }], bytes: top.size };
   }
   const rels = await listFiles(path);
-  const abs = rels.map((rel) => join(path, rel));
-  const stats = await mapLimit(abs, STAT_CONCURRENCY, (p) => statCb(p));
+  const base = path.endsWith(sep) ? path : path + sep;
+  const abs = rels.map((rel) => base + (sep === '/' ? rel : rel.split('/').join(sep)));
   const hashes = new Array<string>(rels.length);
-  const toRead: number[] = [];
-  for (let i = 0; i < rels.length; i++) {
-    const cached = options.statCache?.get(abs[i]!, stats[i]!);
-    if (cached) {
-      hashes[i] = cached;
-      options.onFile?.(stats[i]!.size);
-    } else toRead.push(i);
-  }
-  if (toRead.length) {
-    const read = await hashFiles(
-      toRead.map((i) => abs[i]!),
-      toRead.map((i) => stats[i]!.size),
-      options,
-    );
-    toRead.forEach((i, k) => {
-      hashes[i] = read[k]!;
-      options.statCache?.set(abs[i]!, stats[i]!, read[k]!);
+  const sizes = new Array<number>(rels.length);
+  if (!cache || !cache.hasUnder(base)) {
+    const read = await hashFiles(abs, options);
+    read.forEach(([hash, size, mtimeMs, ino], i) => {
+      hashes[i] = hash;
+      sizes[i] = size;
+      cache?.set(abs[i]!, { size, mtimeMs, ino }, hash);
     });
+  } else {
+    const stats = await mapLimit(abs, STAT_CONCURRENCY, (p) => statCb(p));
+    const toRead: number[] = [];
+    for (let i = 0; i < rels.length; i++) {
+      sizes[i] = stats[i]!.size;
+      const cached = cache.get(abs[i]!, stats[i]!);
+      if (cached) {
+        hashes[i] = cached;
+        options.onFile?.(stats[i]!.size);
+      } else toRead.push(i);
+    }
+    if (toRead.length) {
+      const read = await hashFiles(toRead.map((i) => abs[i]!), options);
+      toRead.forEach((i, k) => {
+        hashes[i] = read[k]![0];
+        sizes[i] = read[k]![1];
+        // Cached under the stat taken before reading: a change during the read shows next time.
+        cache.set(abs[i]!, stats[i]!, read[k]![0]);
+      });
+    }
   }
   let bytes = 0;
   const files = rels.map((rel, i) => {
-    bytes += stats[i]!.size;
-    return { path: rel, hash: hashes[i]!, size: stats[i]!.size };
+    bytes += sizes[i]!;
+    return { path: rel, hash: hashes[i]!, size: sizes[i]! };
   });
   return { type: 'dir', hash: dirHash(files), files, bytes };
 }
