@@ -167,7 +167,7 @@ export function dirHash(files: readonly { path: string; hash: string }[]): strin
 export interface HashOptions {
   statCache?: StatCache;
   signal?: AbortSignal;
-  /** Called after each file is hashed (progress). */
+  /** Called after each file actually read (stat cache hits are not reported): progress. */
   onFile?: (bytes: number) => void;
 }
 
@@ -362,7 +362,7 @@ export async function hashTree(path: string, options: HashOptions = {}): Promise
       const [r] = await hashFiles([path], options);
       hash = r![0];
       cache?.set(path, top, hash);
-    } else options.onFile?.(top.size);
+    }
     return { type: 'file', hash, files: [{ path: '', hash, size: top.size }], bytes: top.size };
   }
   const rels = await listFiles(path);
@@ -383,10 +383,8 @@ export async function hashTree(path: string, options: HashOptions = {}): Promise
     for (let i = 0; i < rels.length; i++) {
       sizes[i] = stats[i]!.size;
       const cached = cache.get(abs[i]!, stats[i]!);
-      if (cached) {
-        hashes[i] = cached;
-        options.onFile?.(stats[i]!.size);
-      } else toRead.push(i);
+      if (cached) hashes[i] = cached;
+      else toRead.push(i);
     }
     if (toRead.length) {
       const read = await hashFiles(toRead.map((i) => abs[i]!), options);

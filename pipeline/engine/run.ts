@@ -43,6 +43,8 @@ interface Evaluation {
 }
 
 const STAT_CACHE_FILE = 'stat-cache.json';
+/** Trees this large get a hashing progress bar (smaller ones hash too fast to need one). */
+const PROGRESS_AFTER_FILES = 5000;
 
 class Engine {
   readonly cache: LocalCache;
@@ -114,7 +116,7 @@ class Engine {
           continue;
         }
       } else {
-        hash = (await hashTree(this.abs(dep), this.hashOptions()))?.hash;
+        hash = (await this.hash(dep))?.hash;
       }
       if (hash === undefined) {
         missingDeps.push(dep);
@@ -136,7 +138,7 @@ class Engine {
         for (const param of changed.length ? changed : ['*']) reasons.push({ type: 'param-changed', param });
       }
       for (const out of def.outs) {
-        const tree = await hashTree(this.abs(out), this.hashOptions());
+        const tree = await this.hash(out);
         if (!tree) reasons.push({ type: 'out-missing', path: out });
         else if (locked.outs[out]?.hash !== tree.hash) reasons.push({ type: 'out-changed', path: out });
       }
@@ -153,8 +155,23 @@ class Engine {
     return evaluation;
   }
 
-  hashOptions(): { statCache: StatCache; signal?: AbortSignal } {
-    return this.opts.signal ? { statCache: this.statCache, signal: this.opts.signal } : { statCache: this.statCache };
+  /** Hash a dep or out; a progress bar appears once a tree turns out to be large and unread. */
+  async hash(rel: string): Promise<TreeHash | undefined> {
+    let files = 0;
+    let progress: Progress | undefined;
+    const onFile = (): void => {
+      files++;
+      if (progress) progress.tick();
+      else if (files === PROGRESS_AFTER_FILES) {
+        progress = this.opts.logger.progress(`hashing ${rel}`, undefined, 'files');
+        progress.set(files);
+      }
+    };
+    try {
+      return await hashTree(this.abs(rel), { statCache: this.statCache, onFile, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+    } finally {
+      progress?.done();
+    }
   }
 
   lockEntry(def: StageDefinition, ev: Evaluation, trees: Record<string, TreeHash | RunEntry['outs'][string]>): LockEntry {
