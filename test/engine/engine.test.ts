@@ -217,6 +217,23 @@ describe('repro', () => {
     expect(latch.max).toBe(2);
   });
 
+  it('a lock with merge-conflict markers is a clear error', async () => {
+    const w = await setup();
+    await reproIn(w);
+    await w.write('pipeline/pipeline.lock', `${await w.read('pipeline/pipeline.lock')}<<<<<<< HEAD\n=======\n>>>>>>> other\n`);
+    await expect(status(await load(w), { logger: new RecordingLogger(), codeRoot: w.codeRoot })).rejects.toThrow(
+      /^pipeline\/pipeline\.lock: lock file is not valid YAML: .*\(resolve the merge conflict, or delete the file/,
+    );
+  });
+
+  it('run of a stage whose upstream out is missing names the stage to run first', async () => {
+    const w = await setup();
+    const { report } = await reproIn(w, { targets: ['right'], force: true, upstream: false });
+    expect(report.stages[0]!.error).toBe(
+      'stage `right`: dep `data/gen/sub` does not exist (it is an out of stage `make`: run `skintwin repro make`)',
+    );
+  });
+
   it('rejects unknown target names with a suggestion', async () => {
     const w = await setup();
     const p = await load(w);
