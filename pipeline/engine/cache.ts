@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rename, rm, stat, constants } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, constants } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DataError } from '../core/errors.ts';
@@ -65,7 +65,19 @@ export class LocalCache {
   /** A fresh directory under the cache's tmp (same filesystem as the cache, normally as the repo). */
   async makeTemp(prefix: string): Promise<string> {
     await mkdir(this.tmpRoot, { recursive: true });
-    return mkdtemp(join(this.tmpRoot, `${prefix.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
+    // The pid in the name lets a later run remove what a killed process left behind.
+    return mkdtemp(join(this.tmpRoot, `${prefix.replace(/[^A-Za-z0-9_.-]/g, '_')}.${process.pid}-`));
+  }
+
+  /** Remove staging folders of processes that no longer exist (killed with SIGKILL, power loss). */
+  async sweepTemp(): Promise<void> {
+    const names = await readdir(this.tmpRoot).catch(() => [] as string[]);
+    for (const name of names) {
+      const pid = /\.(\d+)-[A-Za-z0-9]{6}$/.exec(name)?.[1];
+      if (pid && Number(pid) !== process.pid && !alive(Number(pid))) {
+        await rm(join(this.tmpRoot, name), { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
   }
 
   async hasObject(hash: string): Promise<boolean> {
@@ -154,6 +166,15 @@ export class LocalCache {
     });
     await this.writeRun(key, entry);
     return entry;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

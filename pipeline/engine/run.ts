@@ -448,6 +448,7 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
     return { ok: true, dryRun: true, stages: order.map((n) => results.get(n)!) };
   }
 
+  await engine.cache.sweepTemp();
   const jobs = Math.max(1, opts.jobs ?? p.settings.jobs);
   const prefix = jobs > 1 && order.length > 1;
   const signal = opts.signal;
@@ -541,7 +542,6 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
   }
 
   await engine.statCache.save().catch((error) => opts.logger.debug(`stat cache not saved: ${errorMessage(error)}`));
-  await rm(join(engine.cache.tmpRoot, 'remote'), { recursive: true, force: true }).catch(() => undefined);
   if (signal?.aborted) throw new InterruptedError('interrupted: stopped running stages; previous outs and pipeline.lock are unchanged for them');
   const stages = order.map((n) => results.get(n)!);
   return { ok: stages.every((s) => s.action !== 'failed'), dryRun: false, stages };

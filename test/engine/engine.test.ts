@@ -178,6 +178,15 @@ describe('repro', () => {
     expect(await snapshot(join(w.root, '.skintwin/cache/tmp'))).toEqual({});
   });
 
+  it('removes staging left behind by a killed process', async () => {
+    const w = await setup();
+    // pid 2^22 + 1 is above Linux's pid_max: no such process.
+    const stale = join(w.root, '.skintwin/cache/tmp', 'make.4194305-abcdef');
+    await w.write('.skintwin/cache/tmp/make.4194305-abcdef/outs/data/gen/f0.txt', 'half');
+    await reproIn(w);
+    expect(await w.has(stale.slice(w.root.length + 1))).toBe(false);
+  });
+
   it('fails a kind without run as not implemented, and does not run its downstream', async () => {
     const w = await setup(`stages:\n  a:\n    kind: stub\n    outs: [a]\n  b:\n    kind: concat\n    deps: [a]\n    outs: [b]\n`);
     const { report, actions } = await reproIn(w);
