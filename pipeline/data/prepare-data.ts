@@ -120,7 +120,7 @@ export const prepareDataStage = defineStage({
       `### Prepared \`${outRel}\` (${p.task})`,
       '',
       `${result.total} items: train ${result.counts.train}, val ${result.counts.val}, test ${result.counts.test}, quarantined ${result.quarantined}.`,
-      r.nearDuplicates.pairs ? `Near-duplicate pairs: ${r.nearDuplicates.pairs}, across splits: ${r.nearDuplicates.crossSplitPairs}.` : '',
+      r.nearDuplicates.groups ? `Near-duplicate groups: ${r.nearDuplicates.groups} (${r.nearDuplicates.itemsInGroups} images), pairs across splits: ${r.nearDuplicates.crossSplitPairs}.` : '',
       ...[...r.classBalance.warnings, ...r.warnings].map((w) => `- ⚠️ ${w}`),
       '',
       `Validation report: \`${outRel}/validation.md\`; reference profile: \`${outRel}/reference-profile.json\`.`,

@@ -9,7 +9,7 @@ import { fromLetterbox } from '../../pipeline/data/images/letterbox.ts';
 import { openImageTensorFile } from '../../pipeline/data/images/tensor-file.ts';
 import { prepareDataStage } from '../../pipeline/data/prepare-data.ts';
 import { RAW_COLUMNS } from '../../pipeline/data/fusion/schema.ts';
-import { assignSplits, crossSplitPairs, nearDuplicatePairs, splitOf } from '../../pipeline/data/prepare/split.ts';
+import { assignSplits, crossSplitNearPairs, crossSplitPairs, nearDuplicateGroups, nearDuplicatePairs, splitOf } from '../../pipeline/data/prepare/split.ts';
 import { RecordingLogger } from '../support/logger.ts';
 
 const CLASSES = ['Acne', 'Blackheads', 'Dark-Spots', 'Dry-Skin', 'Englarged-Pores', 'Eyebags', 'Oily-Skin', 'Skin-Redness', 'Whiteheads', 'Wrinkles'];
@@ -155,14 +155,15 @@ describe('prepare-data: detection', () => {
     expect(report.notes).toEqual({ cmyk: 1, '16-bit': 1, alpha: 1, grayscale: 1, 'exif-orientation': 1 });
     expect(report.total).toBe(30 + 14);
     expect(report.kept).toBe(36);
-    expect(report.nearDuplicates.pairs).toBeGreaterThanOrEqual(1);
+    expect(report.nearDuplicates.groups).toBeGreaterThanOrEqual(1);
+    expect(report.nearDuplicates.itemsInGroups).toBe(2);
     expect(report.nearDuplicates.crossSplitPairs).toBe(0);
     const { train, val, test } = report.splits;
     expect(train + val + test).toBe(36);
     expect(Number(result.outputs.train) + Number(result.outputs.val) + Number(result.outputs.test)).toBe(36);
     const md = await readFile(join(outDir, 'validation.md'), 'utf8');
     expect(md).toContain('| truncated | 1 |');
-    expect(md).toContain('0 across splits');
+    expect(md).toContain('pairs across splits: **0**');
     // The near duplicate and its original share a split.
     const where = new Map<string, string>();
     for (const s of ['train', 'val', 'test']) for (const item of await jsonl(join(outDir, s, 'index.jsonl'))) where.set(item.id, s);
@@ -292,6 +293,26 @@ describe('splits', () => {
     expect(after.slice(0, 200)).toEqual(before);
   });
 
+  it('finds every pair within the distance, as a full scan does', () => {
+    let s = 99;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const base = Array.from({ length: 20 }, () => Array.from({ length: 64 }, () => Math.floor(rnd() * 16).toString(16)).join(''));
+    // Each base plus a few copies with some bits flipped.
+    const hashes = base.flatMap((h) =>
+      [0, 3, 9, 14].map((flips) => {
+        const bits = [...h].map((c) => parseInt(c, 16));
+        for (let k = 0; k < flips; k++) bits[Math.floor(rnd() * 64)]! ^= 1 << Math.floor(rnd() * 4);
+        return bits.map((b) => b.toString(16)).join('');
+      }),
+    );
+    const full: string[] = [];
+    const popcount = (a: string, b: string) => [...a].reduce((d, c, i) => d + ((parseInt(c, 16) ^ parseInt(b[i]!, 16)).toString(2).split('1').length - 1), 0);
+    for (let i = 0; i < hashes.length; i++) for (let j = i + 1; j < hashes.length; j++) if (popcount(hashes[i]!, hashes[j]!) <= 12) full.push(`${i}-${j}`);
+    const fast = nearDuplicatePairs(hashes, 12).map(([i, j]) => `${i}-${j}`);
+    expect(fast.sort()).toEqual(full.sort());
+    expect(full.length).toBeGreaterThan(20);
+  });
+
   it('keeps near-duplicate groups in one split', () => {
     const hashes = ['0000000000000000', '0000000000000003', '000000000000000f', 'ffffffffffffffff', 'fffffffffffffff0', '1234567890abcdef'];
     const pairs = nearDuplicatePairs(hashes, 4);
@@ -299,7 +320,15 @@ describe('splits', () => {
     for (let seed = 0; seed < 30; seed++) {
       const { splits } = assignSplits(hashes.map((_, i) => `key${i}`), pairs, seed, { train: 0.5, val: 0.25 });
       expect(crossSplitPairs(pairs, splits)).toBe(0);
+      expect(crossSplitNearPairs(hashes, 4, splits)).toBe(0);
     }
+    // The recomputed check does see a leak when the splits are forced apart.
+    expect(crossSplitNearPairs(hashes, 4, ['train', 'val', 'train', 'test', 'test', 'val'])).toBe(2); // 0-1 and 1-2
+    const { uf, links } = nearDuplicateGroups(hashes, 4);
+    expect(links).toBe(3); // 0-1, 0-2 (or 1-2), 3-4: pairs inside a group are skipped
+    expect(uf.find(2)).toBe(uf.find(0));
+    expect(uf.find(4)).toBe(uf.find(3));
+    expect(uf.find(5)).not.toBe(uf.find(0));
   });
 });
 

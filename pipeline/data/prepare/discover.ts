@@ -146,7 +146,10 @@ export async function readMetadata(root: string, display: string): Promise<Map<s
       throw new DataError(`invalid JSON: ${(error as Error).message}`, { file: `${display}/metadata.jsonl`, line });
     }
     if (typeof record.file !== 'string') throw new DataError('record has no `file`', { file: `${display}/metadata.jsonl`, line, field: 'file' });
-    map.set(posix(record.file), record);
+    // Keep only what preparation uses: 10⁵ full records would cost tens of MB.
+    const kept: MetadataRecord = { file: record.file };
+    for (const k of ['id', 'skin_type', 'skin_tone', 'source'] as const) if (record[k] !== undefined) kept[k] = String(record[k]);
+    map.set(posix(record.file), kept);
   }
   return map;
 }

@@ -21,7 +21,7 @@ import { evenEdges } from '../profile/sketch.ts';
 import { DETECTOR_CLASSES, discoverDataset, readMetadata, SKIN_TYPES, type DatasetImage } from './discover.ts';
 import { parseYoloLabels, type YoloBox } from './labels.ts';
 import { checkBadFraction, imbalance, Quarantine, writeValidationReport, type ValidationReport } from './report.ts';
-import { assignSplits, crossSplitPairs, nearDuplicatePairs, SPLITS, type SplitFractions, type SplitName } from './split.ts';
+import { assignGroupSplits, crossSplitNearPairs, nearDuplicateGroups, SPLITS, type SplitFractions, type SplitName } from './split.ts';
 
 export interface PrepareImagesOptions {
   task: 'detection' | 'classification';
@@ -127,21 +127,22 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
   }
   scanned.length = 0;
 
-  // Near duplicates → groups → splits.
-  const pairs = nearDuplicatePairs(
-    items.map((i) => i.phash),
-    o.nearDuplicateDistance,
-  );
-  const { splits, groupOf } = assignSplits(
+  // Near duplicates → groups → splits, then the leakage check recomputed from the hashes.
+  const phashes = items.map((i) => i.phash);
+  const { uf, links } = nearDuplicateGroups(phashes, o.nearDuplicateDistance);
+  const splits = assignGroupSplits(
     items.map((i) => i.sha256),
-    pairs,
+    uf,
     o.seed,
     o.fractions,
   );
   const groupSizes = new Map<number, number>();
-  for (const g of groupOf) groupSizes.set(g, (groupSizes.get(g) ?? 0) + 1);
+  for (let i = 0; i < items.length; i++) {
+    const g = uf.find(i);
+    groupSizes.set(g, (groupSizes.get(g) ?? 0) + 1);
+  }
   const multi = [...groupSizes.values()].filter((n) => n > 1);
-  const cross = crossSplitPairs(pairs, splits);
+  const cross = crossSplitNearPairs(phashes, o.nearDuplicateDistance, splits);
 
   const strata: Record<string, Record<SplitName, number>> = {};
   const classCounts: Record<string, number> = {};
@@ -172,7 +173,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
     strata: Object.fromEntries(Object.entries(strata).sort()),
     nearDuplicates: {
       distance: o.nearDuplicateDistance,
-      pairs: pairs.length,
+      links,
       groups: multi.length,
       itemsInGroups: multi.reduce((a, b) => a + b, 0),
       largestGroup: multi.length ? Math.max(...multi) : 0,

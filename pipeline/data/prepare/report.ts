@@ -32,7 +32,8 @@ export interface ValidationReport {
   splits: Record<SplitName, number>;
   /** Realised split fractions per stratum (class). */
   strata: Record<string, Record<SplitName, number>>;
-  nearDuplicates: { distance: number; pairs: number; groups: number; itemsInGroups: number; largestGroup: number; crossSplitPairs: number };
+  /** `links`: matches that joined two groups (pairs inside a group are not enumerated: a group of n has up to n²/2). */
+  nearDuplicates: { distance: number; links: number; groups: number; itemsInGroups: number; largestGroup: number; crossSplitPairs: number };
   classBalance: { counts: Record<string, number>; imbalanceRatio: number | null; warnings: string[] };
   warnings: string[];
   /** The first quarantined items (all of them are in quarantine.jsonl). */
@@ -98,8 +99,8 @@ export function validationMarkdown(r: ValidationReport): string {
   }
   const nd = r.nearDuplicates;
   lines.push(
-    `Near duplicates (256-bit pHash, Hamming ≤ ${nd.distance}): ${nd.pairs} pairs in ${nd.groups} groups (${nd.itemsInGroups} items), ` +
-      `**${nd.crossSplitPairs} across splits**${nd.crossSplitPairs === 0 ? ' — no leakage' : ''}.`,
+    `Near duplicates (256-bit pHash, Hamming ≤ ${nd.distance}): ${nd.groups} groups holding ${nd.itemsInGroups} items (largest ${nd.largestGroup}); ` +
+      `near-duplicate pairs across splits: **${nd.crossSplitPairs}**${nd.crossSplitPairs === 0 ? ' — no leakage' : ''}.`,
     '',
   );
   const strata = Object.entries(r.strata);

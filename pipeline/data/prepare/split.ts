@@ -4,7 +4,6 @@
 // split is stratified in expectation (the report shows the realised per-class fractions).
 
 import { createHash } from 'node:crypto';
-import { hamming } from '../images/hash.ts';
 
 export type SplitName = 'train' | 'val' | 'test';
 export const SPLITS: readonly SplitName[] = ['train', 'val', 'test'];
@@ -51,74 +50,129 @@ export class UnionFind {
   }
 }
 
+/** Hex hashes as 32-bit words, for popcount distances. */
+function toWords(hashes: readonly string[]): { words: Uint32Array; per: number } {
+  const per = Math.ceil((hashes[0]?.length ?? 0) / 8);
+  const words = new Uint32Array(hashes.length * per);
+  hashes.forEach((h, i) => {
+    for (let w = 0; w < per; w++) words[i * per + w] = parseInt(h.slice(w * 8, w * 8 + 8).padEnd(8, '0'), 16) >>> 0;
+  });
+  return { words, per };
+}
+
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
 /**
- * Pairs of hashes within `maxDistance` bits (hex hashes of equal length). Multi-index hashing: split each
- * hash into maxDistance+1 bands; two hashes within that distance agree exactly on at least one
- * band (pigeonhole), so only items sharing a band bucket are compared — no N² scan.
+ * Visit every pair of hashes (hex, equal length) within `maxDistance` bits, without an N² scan
+ * and without storing the pairs. Multi-index hashing: the hex digits are cut into maxDistance+1
+ * bands; two hashes that close agree exactly on at least one band (pigeonhole), so only items
+ * sharing a band are compared, and a pair is only counted in the first band they share.
+ * `consider(i, j)` may return false to skip a pair cheaply (e.g. already in one group).
  */
-export function nearDuplicatePairs(hashes: readonly string[], maxDistance: number): [number, number, number][] {
-  if (maxDistance < 0 || hashes.length < 2) return [];
-  const bits = hashes[0]!.length * 4;
-  const bands = Math.min(maxDistance + 1, bits);
-  const bandBits = Math.floor(bits / bands);
-  const toBits = (h: string): string => [...h].map((c) => parseInt(c, 16).toString(2).padStart(4, '0')).join('');
-  const seen = new Set<string>();
-  const pairs: [number, number, number][] = [];
-  const binary = hashes.map(toBits);
+export function forEachNearPair(
+  hashes: readonly string[],
+  maxDistance: number,
+  consider: (i: number, j: number) => boolean,
+  onPair: (i: number, j: number, distance: number) => void,
+): void {
+  if (maxDistance < 0 || hashes.length < 2) return;
+  const digits = hashes[0]!.length;
+  const bands = Math.min(maxDistance + 1, digits);
+  const cut = (b: number): number => Math.round((b * digits) / bands);
+  const { words, per } = toWords(hashes);
+  const distance = (i: number, j: number): number => {
+    let d = 0;
+    for (let w = 0; w < per; w++) d += popcount32((words[i * per + w]! ^ words[j * per + w]!) >>> 0);
+    return d;
+  };
   for (let b = 0; b < bands; b++) {
-    const start = b * bandBits;
-    const end = b === bands - 1 ? bits : start + bandBits;
     const buckets = new Map<string, number[]>();
-    for (let i = 0; i < binary.length; i++) {
-      const key = binary[i]!.slice(start, end);
-      let bucket = buckets.get(key);
-      if (!bucket) buckets.set(key, (bucket = []));
-      bucket.push(i);
+    for (let i = 0; i < hashes.length; i++) {
+      const key = hashes[i]!.slice(cut(b), cut(b + 1));
+      const bucket = buckets.get(key);
+      if (bucket) bucket.push(i);
+      else buckets.set(key, [i]);
     }
     for (const bucket of buckets.values()) {
       for (let x = 0; x < bucket.length; x++) {
         for (let y = x + 1; y < bucket.length; y++) {
           const i = bucket[x]!;
           const j = bucket[y]!;
-          const id = `${i},${j}`;
-          if (seen.has(id)) continue;
-          const d = hamming(hashes[i]!, hashes[j]!);
-          if (d <= maxDistance) {
-            seen.add(id);
-            pairs.push([i, j, d]);
-          }
+          if (!consider(i, j)) continue;
+          // Seen already in an earlier shared band?
+          let earlier = false;
+          for (let e = 0; e < b && !earlier; e++) earlier = hashes[i]!.slice(cut(e), cut(e + 1)) === hashes[j]!.slice(cut(e), cut(e + 1));
+          if (earlier) continue;
+          const d = distance(i, j);
+          if (d <= maxDistance) onPair(i, j, d);
         }
       }
     }
   }
+}
+
+/** All pairs within `maxDistance` (for small sets and tests; prepare-data streams instead). */
+export function nearDuplicatePairs(hashes: readonly string[], maxDistance: number): [number, number, number][] {
+  const pairs: [number, number, number][] = [];
+  forEachNearPair(hashes, maxDistance, () => true, (i, j, d) => pairs.push([i, j, d]));
   return pairs;
 }
 
+/** Near-duplicate groups: union-find over the pairs, skipping pairs already in one group. */
+export function nearDuplicateGroups(hashes: readonly string[], maxDistance: number): { uf: UnionFind; links: number } {
+  const uf = new UnionFind(hashes.length);
+  let links = 0;
+  forEachNearPair(
+    hashes,
+    maxDistance,
+    (i, j) => uf.find(i) !== uf.find(j),
+    (i, j) => {
+      uf.union(i, j);
+      links++;
+    },
+  );
+  return { uf, links };
+}
+
 /**
- * Split every item: near-duplicate groups (connected components of `pairs`) share the split
- * decided by the group's smallest key, so no near-duplicate crosses splits.
+ * Split every item: members of a near-duplicate group share the split decided by the group's
+ * smallest key, so no near duplicate crosses splits.
  */
-export function assignSplits(
-  keys: readonly string[],
-  pairs: readonly [number, number, number][],
-  seed: number,
-  f: SplitFractions,
-): { splits: SplitName[]; groupOf: Int32Array } {
-  const uf = new UnionFind(keys.length);
-  for (const [i, j] of pairs) uf.union(i, j);
+export function assignGroupSplits(keys: readonly string[], uf: UnionFind, seed: number, f: SplitFractions): SplitName[] {
   const groupKey = new Map<number, string>();
   for (let i = 0; i < keys.length; i++) {
     const root = uf.find(i);
     const current = groupKey.get(root);
     if (current === undefined || keys[i]! < current) groupKey.set(root, keys[i]!);
   }
-  const groupOf = new Int32Array(keys.length);
-  const splits = keys.map((_, i) => {
-    const root = uf.find(i);
-    groupOf[i] = root;
-    return splitOf(seed, groupKey.get(root)!, f);
-  });
-  return { splits, groupOf };
+  return keys.map((_, i) => splitOf(seed, groupKey.get(uf.find(i))!, f));
+}
+
+/** Same, from an explicit list of pairs. */
+export function assignSplits(
+  keys: readonly string[],
+  pairs: readonly [number, number, number][],
+  seed: number,
+  f: SplitFractions,
+): { splits: SplitName[] } {
+  const uf = new UnionFind(keys.length);
+  for (const [i, j] of pairs) uf.union(i, j);
+  return { splits: assignGroupSplits(keys, uf, seed, f) };
+}
+
+/**
+ * The leakage check, recomputed from the hashes rather than trusted from the grouping: near
+ * pairs whose members ended up in different splits (must be 0). Pairs in one split are skipped
+ * before their distance is computed, so large groups cost little.
+ */
+export function crossSplitNearPairs(hashes: readonly string[], maxDistance: number, splits: readonly SplitName[]): number {
+  let cross = 0;
+  forEachNearPair(hashes, maxDistance, (i, j) => splits[i] !== splits[j], () => cross++);
+  return cross;
 }
 
 /** Near-duplicate pairs whose members ended up in different splits (must be 0). */

@@ -105,7 +105,7 @@ export async function prepareTabular(o: PrepareTabularOptions): Promise<PrepareR
     notes: {},
     splits: counts,
     strata: Object.fromEntries(Object.entries(strata).sort((a, b) => Number(a[0]) - Number(b[0]))),
-    nearDuplicates: { distance: 0, pairs: 0, groups: 0, itemsInGroups: 0, largestGroup: 0, crossSplitPairs: 0 },
+    nearDuplicates: { distance: 0, links: 0, groups: 0, itemsInGroups: 0, largestGroup: 0, crossSplitPairs: 0 },
     classBalance: { counts: Object.fromEntries(Object.entries(strata).map(([k, v]) => [k, v.train + v.val + v.test])), imbalanceRatio: null, warnings: [] },
     warnings: [],
     quarantineSample: quarantine.sample,
