@@ -6,5 +6,6 @@ import { reproCommand } from './repro.ts';
 import { runCommand } from './run.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
+import { synthCommand } from './synth.ts';
 
-export const commands: readonly CliCommand[] = [reproCommand, statusCommand, runCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [reproCommand, statusCommand, runCommand, synthCommand, schemaCommand];
