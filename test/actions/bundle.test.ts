@@ -7,7 +7,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { stageKinds } from '../../pipeline/stages.ts';
-import { repoRoot } from './spawn-action.ts';
+import { repoRoot } from '../support/runner/index.ts';
 
 const dist = join(repoRoot, 'dist');
 

@@ -11,7 +11,7 @@ import { stageKinds } from '../../pipeline/stages.ts';
 import { defineStage } from '../../pipeline/core/stage.ts';
 import { actionInputs, COMMON_INPUTS, COMMON_OUTPUTS, renderActionYaml, RUNS_USING } from '../../actions/lib/action-yaml.ts';
 import { generateActions, NON_STAGE_ACTIONS } from '../../actions/lib/gen-actions.ts';
-import { repoRoot } from './spawn-action.ts';
+import { repoRoot } from '../support/runner/index.ts';
 
 interface ActionYaml {
   inputs: Record<string, { required?: boolean; default?: string; description: string }>;

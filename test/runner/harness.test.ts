@@ -109,6 +109,8 @@ describe('runAction', () => {
   it('names inputs as the runner does', () => {
     expect(inputEnvName('who-knows')).toBe('INPUT_WHO-KNOWS');
     expect(inputEnvName('exit code')).toBe('INPUT_EXIT_CODE');
+    expect(inputEnvName('duration-ms')).toBe('INPUT_DURATION-MS');
+    expect(inputEnvName('my input')).toBe('INPUT_MY_INPUT');
   });
 });
 
@@ -116,5 +118,7 @@ describe('parseKeyValueFile', () => {
   it('reads name=value lines and heredoc blocks, and refuses an unterminated block', () => {
     expect(parseKeyValueFile('a=1\nb<<X\nline\n=x\nX\nc=d=e\n')).toEqual({ a: '1', b: 'line\n=x', c: 'd=e' });
     expect(() => parseKeyValueFile('a<<X\nno end\n', 'GITHUB_OUTPUT')).toThrow(/GITHUB_OUTPUT: no closing delimiter X/);
+    // A name written twice keeps its last value, as the runner reads the file.
+    expect(parseKeyValueFile('a=1\nb<<EOF\nx\ny\nEOF\na=2\n')).toEqual({ a: '2', b: 'x\ny' });
   });
 });
