@@ -179,13 +179,23 @@ async function writeDataset(sharp: SharpModule, dir: string, n: number): Promise
   const types = ['Dry', 'Normal', 'Oily'];
   await forEachPool(Array.from({ length: n }, (_, i) => i), 2, async (i) => {
     const raw = Buffer.from(bases[i % bases.length]!);
-    // Shift each copy so perceptual hashes differ, then sprinkle noise.
-    const shift = ((i * 7919) % (w - 40)) * 3;
-    raw.copyWithin(0, shift);
+    // A few random blocks of colour per image: every image is distinct, also to a perceptual hash
+    // (shifted or noisy copies of a few bases would form huge near-duplicate groups).
     let x = (i + 7) * 2246822519;
-    for (let k = 0; k < (w * h) / 100; k++) {
+    const rnd = (n: number): number => {
       x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      raw[x % raw.length] = (x >>> 8) & 255;
+      return x % n;
+    };
+    for (let k = 0; k < 6; k++) {
+      const [bw, bh] = [w / 8 + rnd(w / 3), h / 8 + rnd(h / 3)];
+      const [x0, y0] = [rnd(w - bw), rnd(h - bh)];
+      const colour = [rnd(256), rnd(256), rnd(256)];
+      for (let yy = y0; yy < y0 + bh; yy++) {
+        for (let xx = x0; xx < x0 + bw; xx++) {
+          const p = ((yy | 0) * w + (xx | 0)) * 3;
+          for (let c = 0; c < 3; c++) raw[p + c] = (raw[p + c]! + colour[c]!) >> 1;
+        }
+      }
     }
     const id = `img${String(i).padStart(6, '0')}`;
     await writeFile(join(dir, 'train', 'images', `${id}.jpg`), await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
@@ -216,8 +226,10 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
     await writeFile(f, j);
     files.push(f);
   }
+  // sharp's own default thread count (1 on glibc without jemalloc, else the core count).
+  const defaultThreads = sharp.concurrency();
   const variants: Variant[] = [
-    { name: 'sharp naive (1 at a time, defaults, lanczos3)', inflight: 1, threads: cpus().length, kernel: 'lanczos3', normalize: true, cache: true },
+    { name: `sharp naive (1 at a time, defaults: ${defaultThreads} thread(s), cache, lanczos3)`, inflight: 1, threads: defaultThreads, kernel: 'lanczos3', normalize: true, cache: true },
     { name: 'sharp tuned, 1 worker', inflight: 1, threads: 1, kernel: 'linear', normalize: true, cache: false },
     { name: 'sharp tuned, 2 workers', inflight: 2, threads: 1, kernel: 'linear', normalize: true, cache: false },
     { name: 'sharp tuned, 3 in flight', inflight: 3, threads: 1, kernel: 'linear', normalize: true, cache: false },
