@@ -3,9 +3,9 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { ConfigurationError, errorMessage, exitCodeFor } from '../core/errors.ts';
-import { DEFAULT_PIPELINE_FILE, describeReasons, loadPipeline } from '../engine/index.ts';
-import type { LoadOptions, Pipeline, ReproReport, StageStatus } from '../engine/types.ts';
+import { ConfigurationError, errorMessage, ExitCode, exitCodeFor } from '../core/errors.ts';
+import { DEFAULT_PIPELINE_FILE, describeReasons, loadPipeline, repro } from '../engine/index.ts';
+import type { LoadOptions, Pipeline, ReproReport, RunOptions, StageStatus } from '../engine/types.ts';
 import { formatDuration } from './console-logger.ts';
 import type { CliIO, CliOption, CommandContext } from './types.ts';
 
@@ -40,7 +40,7 @@ export function locatePipeline(io: CliIO, config: string | undefined): { root: s
   throw new ConfigurationError(`no ${DEFAULT_PIPELINE_FILE} in ${io.cwd} or its parents`, { hint: 'run inside the repository, or pass --config <path>' });
 }
 
-export function jobsFlag(ctx: CommandContext): number | undefined {
+function jobsFlag(ctx: CommandContext): number | undefined {
   const raw = ctx.args.flags.jobs;
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -52,6 +52,31 @@ export async function loadFromFlags(ctx: CommandContext, extra: Partial<LoadOpti
   const config = typeof ctx.args.flags.config === 'string' ? ctx.args.flags.config : undefined;
   const where = locatePipeline(ctx.io, config);
   return loadPipeline({ ...where, ...extra });
+}
+
+/**
+ * Run `repro` with what `repro` and `run` share (--dry-run, --jobs, the logger, env, signal), print
+ * the report as a table or JSON, and return the exit code.
+ */
+export async function reproAndReport(
+  ctx: CommandContext,
+  command: string,
+  p: Pipeline,
+  opts: Pick<RunOptions, 'targets' | 'force' | 'upstream'>,
+): Promise<number> {
+  const jobs = jobsFlag(ctx);
+  const report = await repro(p, {
+    ...opts,
+    dryRun: ctx.args.flags['dry-run'] === true,
+    logger: ctx.logger,
+    env: ctx.io.env,
+    ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+    ...(jobs ? { jobs } : {}),
+  });
+  const code = report.ok ? ExitCode.ok : ExitCode.failed;
+  if (ctx.args.flags.json) printJson(ctx.io, { command, exitCode: code, ...report });
+  else ctx.io.stdout.write(renderRepro(report));
+  return code;
 }
 
 export function printJson(io: CliIO, value: unknown): void {

@@ -141,6 +141,22 @@ describe('skintwin CLI', () => {
     expect((await cli(['run'])).code).toBe(2);
   });
 
+  it('run shares repro\'s --json and --jobs handling and leaves upstream stages alone', async () => {
+    const dir = await repo();
+    await cli(['repro']);
+    await writeFile(join(dir, 'in.txt'), 'hello world\n');
+    const r = await cli(['run', 'count', '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as Record<string, unknown> & { stages: Record<string, unknown>[] };
+    expect(doc).toMatchObject({ command: 'run', ok: true, exitCode: 0 });
+    // Only the named stage ran: `upper` is stale, but `run` does not bring it up to date.
+    expect(doc.stages.map((s) => [s.stage, s.action])).toEqual([['count', 'ran']]);
+    expect(await readFile(join(dir, 'out/upper.txt'), 'utf8')).toBe('HELLO\n');
+    const badJobs = await cli(['run', 'count', '--jobs', 'two']);
+    expect(badJobs.code).toBe(2);
+    expect(badJobs.stderr).toContain('option `--jobs` must be an integer ≥ 1, got `two`');
+  });
+
   it('a failing stage exits 1; a bad definition exits 2 naming file and line', async () => {
     const dir = await repo();
     await cli(['repro']);

@@ -1,8 +1,6 @@
 // `skintwin repro [stage…]`: bring stages (default: all) and their upstream stages up to date.
 
-import { ExitCode } from '../../core/errors.ts';
-import { repro } from '../../engine/index.ts';
-import { jobsFlag, loadFromFlags, PIPELINE_OPTIONS, printJson, renderRepro } from '../common.ts';
+import { loadFromFlags, PIPELINE_OPTIONS, reproAndReport } from '../common.ts';
 import type { CliCommand } from '../types.ts';
 
 export const reproCommand: CliCommand = {
@@ -16,19 +14,6 @@ export const reproCommand: CliCommand = {
   options: PIPELINE_OPTIONS,
   async run(ctx) {
     const p = await loadFromFlags(ctx);
-    const jobs = jobsFlag(ctx);
-    const report = await repro(p, {
-      targets: ctx.args.positionals,
-      force: ctx.args.flags.force === true,
-      dryRun: ctx.args.flags['dry-run'] === true,
-      logger: ctx.logger,
-      env: ctx.io.env,
-      ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
-      ...(jobs ? { jobs } : {}),
-    });
-    const code = report.ok ? ExitCode.ok : ExitCode.failed;
-    if (ctx.args.flags.json) printJson(ctx.io, { command: 'repro', exitCode: code, ...report });
-    else ctx.io.stdout.write(renderRepro(report));
-    return code;
+    return reproAndReport(ctx, 'repro', p, { targets: ctx.args.positionals, force: ctx.args.flags.force === true });
   },
 };

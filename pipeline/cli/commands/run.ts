@@ -1,9 +1,8 @@
 // `skintwin run <stage> [--<param> <value> …]`: run one stage now, whatever the lock says,
 // with param overrides under the same kebab-case names as in pipeline.yaml and action inputs.
 
-import { ConfigurationError, ExitCode } from '../../core/errors.ts';
-import { repro } from '../../engine/index.ts';
-import { jobsFlag, loadFromFlags, PIPELINE_OPTIONS, printJson, renderRepro } from '../common.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import { loadFromFlags, PIPELINE_OPTIONS, reproAndReport } from '../common.ts';
 import type { CliCommand } from '../types.ts';
 
 export const runCommand: CliCommand = {
@@ -21,20 +20,6 @@ export const runCommand: CliCommand = {
     if (rest.length) throw new ConfigurationError(`\`run\` takes one stage, got ${ctx.args.positionals.length}`, { hint: 'use `skintwin repro a b` for several' });
     const overrides = Object.keys(ctx.args.extra).length ? { [stage]: ctx.args.extra } : {};
     const p = await loadFromFlags(ctx, { overrides });
-    const jobs = jobsFlag(ctx);
-    const report = await repro(p, {
-      targets: [stage],
-      force: true,
-      upstream: false,
-      dryRun: ctx.args.flags['dry-run'] === true,
-      logger: ctx.logger,
-      env: ctx.io.env,
-      ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
-      ...(jobs ? { jobs } : {}),
-    });
-    const code = report.ok ? ExitCode.ok : ExitCode.failed;
-    if (ctx.args.flags.json) printJson(ctx.io, { command: 'run', exitCode: code, ...report });
-    else ctx.io.stdout.write(renderRepro(report));
-    return code;
+    return reproAndReport(ctx, 'run', p, { targets: [stage], force: true, upstream: false });
   },
 };
