@@ -3,11 +3,11 @@
 // and puts the previous outs back, so the engine's atomic swap is the only thing that changes them.
 
 import { spawn } from 'node:child_process';
-import { cp, mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InterruptedError } from '../core/errors.ts';
-import { exists } from '../core/fs.ts';
+import { exists, move } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
 import { defineStage } from '../core/stage.ts';
 
@@ -59,16 +59,6 @@ export const commandStage = defineStage({
     };
   },
 });
-
-async function move(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await cp(from, to, { recursive: true, preserveTimestamps: true });
-    await rm(from, { recursive: true, force: true });
-  }
-}
 
 /**
  * Run `cmd` with `sh -c` in its own process group, streaming its output lines into the logger.

@@ -1,9 +1,9 @@
-// Filesystem helpers every stage shares: atomic writes and streaming hashes.
+// Filesystem helpers every stage shares: atomic writes, moves and streaming hashes.
 // Nothing half-written is ever visible under its final name.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 /** A sibling temp path on the same filesystem, so `rename` is atomic. */
@@ -68,5 +68,16 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** rename, or copy + remove when the two paths are on different filesystems (EXDEV). */
+export async function move(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await cp(from, to, { recursive: true, preserveTimestamps: true });
+    await rm(from, { recursive: true, force: true });
   }
 }

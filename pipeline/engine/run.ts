@@ -3,11 +3,11 @@
 // pipeline.lock last. A failing or interrupted stage leaves previous outs and lock untouched.
 
 import { mkdirSync } from 'node:fs';
-import { cp, mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConfigurationError, errorMessage, InterruptedError, NotImplementedError } from '../core/errors.ts';
-import { exists, sha256 } from '../core/fs.ts';
+import { exists, move, sha256 } from '../core/fs.ts';
 import type { Logger, Progress } from '../core/logger.ts';
 import type { StageContext, StageResult } from '../core/stage.ts';
 import { suggestion } from '../core/suggest.ts';
@@ -342,17 +342,6 @@ class Engine {
 
 function remoteKey(inputHash: string): string {
   return `skintwin-${inputHash}`;
-}
-
-/** rename, or copy + remove when the two paths are on different filesystems. */
-async function move(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await cp(from, to, { recursive: true, preserveTimestamps: true });
-    await rm(from, { recursive: true, force: true });
-  }
 }
 
 /** Stage names on the command line must exist. */
