@@ -410,6 +410,11 @@ export async function status(p: Pipeline, opts: EngineOptions & { targets?: read
   return result;
 }
 
+/** A forced stage's reasons lead with `forced`. */
+function withForced(reasons: StaleReason[], force: boolean): StaleReason[] {
+  return force ? [{ type: 'forced' }, ...reasons] : reasons;
+}
+
 function emptyRun(def: StageDefinition, action: StageRun['action'], reasons: StaleReason[]): StageRun {
   return { stage: def.name, kind: def.kind.kind, action, reasons, durationMs: 0, outputs: {}, summary: '', reports: [], outs: [...def.outs] };
 }
@@ -420,7 +425,8 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
   const engine = await Engine.open(p, opts);
   const selected = selection(p, opts.targets, opts.upstream ?? true);
   const order = p.order.filter((n) => selected.has(n));
-  const forced = (name: string): boolean => !!opts.force && (selected.has(name));
+  // --force applies to every selected stage, upstream ones included (as `dvc repro --force`).
+  const force = opts.force === true;
   const results = new Map<string, StageRun>();
 
   if (opts.dryRun) {
@@ -428,8 +434,7 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
     for (const name of order) {
       const def = p.stages.get(name)!;
       const ev = await engine.evaluate(def, predictions);
-      const force = forced(name);
-      const reasons: StaleReason[] = force ? [{ type: 'forced' }, ...ev.reasons] : ev.reasons;
+      const reasons = withForced(ev.reasons, force);
       const action = !force && !ev.reasons.length ? 'skipped' : !force && ev.entry ? 'would-restore' : 'would-run';
       predictions.set(name, predictionOf(ev, force));
       results.set(name, emptyRun(def, action, reasons));
@@ -445,11 +450,10 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
   const runOne = async (def: StageDefinition): Promise<StageRun> => {
     const started = performance.now();
     const logger = stageLogger(opts.logger, def.name, prefix);
-    const force = forced(def.name);
     let ev: Evaluation | undefined;
     try {
       ev = await engine.evaluate(def, new Map());
-      const reasons: StaleReason[] = force ? [{ type: 'forced' }, ...ev.reasons] : ev.reasons;
+      const reasons = withForced(ev.reasons, force);
       const done = (action: StageRun['action'], extra: Partial<StageRun> = {}): StageRun => ({
         ...emptyRun(def, action, reasons),
         durationMs: performance.now() - started,
@@ -492,7 +496,7 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
       const message = signal?.aborted && !(error instanceof NotImplementedError) ? `stage \`${def.name}\` was interrupted` : errorMessage(error);
       logger.error(message);
       return {
-        ...emptyRun(def, 'failed', ev ? (force ? [{ type: 'forced' }, ...ev.reasons] : ev.reasons) : []),
+        ...emptyRun(def, 'failed', ev ? withForced(ev.reasons, force) : []),
         durationMs: performance.now() - started,
         error: message,
       };

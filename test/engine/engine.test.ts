@@ -215,6 +215,15 @@ describe('repro', () => {
     expect(runs.get('right')).toBe(2);
   });
 
+  it('force reruns the targets and their upstream stages, and nothing outside the selection', async () => {
+    const w = await setup();
+    await reproIn(w);
+    const { report, actions } = await reproIn(w, { targets: ['right'], force: true });
+    expect(actions).toEqual({ make: 'ran', right: 'ran' });
+    expect(report.stages.map((s) => s.reasons[0])).toEqual([{ type: 'forced' }, { type: 'forced' }]);
+    expect(runs.get('left')).toBe(1);
+  });
+
   it('runs independent stages concurrently up to `jobs`', async () => {
     const w = await setup(`stages:\n  a:\n    kind: latch\n    outs: [a]\n  b:\n    kind: latch\n    outs: [b]\n`);
     latch.max = 0;
