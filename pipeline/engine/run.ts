@@ -47,30 +47,27 @@ const STAT_CACHE_FILE = 'stat-cache.json';
 const PROGRESS_AFTER_FILES = 5000;
 
 class Engine {
-  readonly cache: LocalCache;
   readonly codeVersions: CodeVersions;
-  readonly lockAbs: string;
-  readonly lockDisplay: string;
   private lockWrites: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly p: Pipeline,
     readonly opts: EngineOptions,
+    readonly cache: LocalCache,
     readonly statCache: StatCache,
+    readonly lockAbs: string,
     readonly lock: LockFile,
   ) {
-    this.cache = new LocalCache(resolve(p.root, p.settings.cacheDir));
     this.codeVersions = new CodeVersions(opts.codeRoot ?? findCodeRoot(), statCache);
-    this.lockDisplay = lockPathFor(p.file);
-    this.lockAbs = resolve(p.root, this.lockDisplay);
   }
 
   static async open(p: Pipeline, opts: EngineOptions): Promise<Engine> {
     const cacheDir = resolve(p.root, p.settings.cacheDir);
     const statCache = await StatCache.load(join(cacheDir, STAT_CACHE_FILE));
     const lockDisplay = lockPathFor(p.file);
-    const lock = await readLock(resolve(p.root, lockDisplay), lockDisplay);
-    return new Engine(p, opts, statCache, lock);
+    const lockAbs = resolve(p.root, lockDisplay);
+    const lock = await readLock(lockAbs, lockDisplay);
+    return new Engine(p, opts, new LocalCache(cacheDir), statCache, lockAbs, lock);
   }
 
   abs(rel: string): string {
