@@ -1,11 +1,123 @@
 // Stage kind `train`: Train a model (gbdt, head or command trainer) and write model.onnx with its model card.
 
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigurationError, DataError, NotImplementedError } from '../core/errors.ts';
+import { exists } from '../core/fs.ts';
 import { defineStage } from '../core/stage.ts';
+import { FEATURES, TARGET_COLUMN } from '../data/fusion/schema.ts';
+import { cardSummary } from './card.ts';
+import { gbdtParamSpecs, type GbdtParams } from './gbdt/index.ts';
+import { codeCommit, fitTabularGbdt, fusionPreprocessing, hashData, readNumericTable } from './trainers.ts';
+
+export const MODEL_NAMES = ['skin-detection', 'skin-type', 'context-correction'] as const;
+export const TRAINERS = ['gbdt', 'head', 'command'] as const;
+
+/** What each trainer that is not built yet still lacks, for its NotImplementedError. */
+const NOT_BUILT: Record<string, string> = {
+  head: 'the `head` trainer (a classification or detection head on a frozen ONNX feature extractor, for skin-type and skin-detection) is not built yet: no feature extractor, head training or ONNX merge exists; use `trainer: command` with your own training program once it is built, or train `context-correction` with `trainer: gbdt`',
+  command: 'the `command` trainer (bring-your-own GPU training: a program that writes model.onnx and metrics.json, validated against the contract) is not built yet: its runner and the ONNX contract checks are missing',
+};
+
+const gbdtParamNames = Object.keys(gbdtParamSpecs) as (keyof typeof gbdtParamSpecs)[];
 
 export const trainStage = defineStage({
   kind: 'train',
   title: 'Train a model (gbdt, head or command trainer) and write model.onnx with its model card',
-  params: {},
-  outputs: {},
-  codePaths: ['train'],
+  params: {
+    model: { type: 'string', description: 'Registry name of the model', choices: MODEL_NAMES, required: true },
+    trainer: { type: 'string', description: 'Trainer: `gbdt` (tabular gradient-boosted trees), `head` or `command`', choices: TRAINERS, required: true },
+    target: { type: 'string', description: 'gbdt: target column of the prepared tables', default: TARGET_COLUMN },
+    ...gbdtParamSpecs,
+  },
+  outputs: {
+    'model-dir': 'Directory with model.onnx, model.json and model-card.json',
+    onnx: 'Path of model.onnx',
+    'onnx-sha256': 'sha256 of model.onnx',
+    card: 'Path of model-card.json',
+    'val-accuracy': 'Validation accuracy',
+    'val-log-loss': 'Validation log loss',
+  },
+  codePaths: ['train', 'data/fusion'],
+  validate(params, stage) {
+    const problems: ConfigurationError[] = [];
+    if (stage.deps.length !== 1) problems.push(new ConfigurationError(`${stage.name}: train needs exactly one dep (the prepared data folder)`, { field: 'deps' }));
+    if (stage.outs.length !== 1) problems.push(new ConfigurationError(`${stage.name}: train needs exactly one out (the model folder)`, { field: 'outs' }));
+    if (params.trainer === 'gbdt' && params.model !== 'context-correction') {
+      problems.push(
+        new ConfigurationError(`${stage.name}: the gbdt trainer trains tabular models; \`${params.model}\` is an image model (use \`trainer: head\` or \`command\`)`, {
+          field: 'trainer',
+        }),
+      );
+    }
+    if (params.subsample <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`subsample\` must be > 0`, { field: 'subsample' }));
+    if (params['colsample-bytree'] <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`colsample-bytree\` must be > 0`, { field: 'colsample-bytree' }));
+    if (problems.length) throw ConfigurationError.all(problems);
+  },
+  async run(ctx) {
+    const p = ctx.params;
+    if (p.trainer !== 'gbdt') throw new NotImplementedError(`${ctx.name}: ${NOT_BUILT[p.trainer]}`);
+    const dep = ctx.deps[0]!;
+    const outRel = ctx.outs[0]!;
+    const outDir = ctx.out(outRel);
+    if (!(await exists(ctx.path(dep)))) throw new DataError('prepared data folder not found (run the prepare-data stage first)', { file: dep });
+
+    // Feature order and one-hot rules come from the prepared folder's schema.json.
+    const schemaFile = join(dep, 'schema.json');
+    let schema: { features?: unknown; categoryMap?: unknown };
+    try {
+      schema = JSON.parse(await readFile(ctx.path(schemaFile), 'utf8')) as typeof schema;
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing: the dep is not a prepared tabular folder (prepare-data task tabular)' : (error as Error).message;
+      throw new DataError(`cannot read the prepared schema: ${why}`, { file: schemaFile });
+    }
+    const features = Array.isArray(schema.features) && schema.features.every((f) => typeof f === 'string') ? (schema.features as string[]) : undefined;
+    if (!features?.length) throw new DataError('schema.json has no `features` list', { file: schemaFile });
+
+    const read = async (split: 'train' | 'val') => {
+      const rel = join(dep, `${split}.csv`);
+      if (!(await exists(ctx.path(rel)))) throw new DataError(`${split} split missing`, { file: rel });
+      return readNumericTable(ctx.path(rel), rel, { features, target: p.target, targetRequired: true, allowMissing: false, signal: ctx.signal });
+    };
+    const train = await read('train');
+    const val = await read('val');
+
+    const isFusion = features.length === FEATURES.length && features.every((f, i) => f === FEATURES[i]);
+    const categoryMap = (schema.categoryMap && typeof schema.categoryMap === 'object' ? schema.categoryMap : {}) as Record<string, Record<string, string>>;
+    const gbdtParams = Object.fromEntries(gbdtParamNames.map((k) => [k, p[k]]).filter(([, v]) => v !== undefined)) as Partial<GbdtParams>;
+    const dataHash = await hashData(ctx.path(dep));
+    const result = await fitTabularGbdt({
+      model: p.model,
+      train,
+      val,
+      params: gbdtParams,
+      outDir,
+      outDisplay: outRel,
+      preprocessing: isFusion
+        ? fusionPreprocessing(p.target, categoryMap)
+        : { type: 'numeric', description: 'The prepared feature columns as they are', target: p.target },
+      trainingData: { path: dep, ...dataHash },
+      commit: await codeCommit(ctx.env, ctx.root),
+      now: () => ctx.now(),
+      logger: ctx.logger,
+      signal: ctx.signal,
+    });
+    const v = result.card.metrics.validation;
+    ctx.logger.info(
+      `${ctx.name}: validation accuracy ${v.accuracy.toFixed(4)} (majority baseline ${v.baselineAccuracy.toFixed(4)}), log loss ${v.logLoss.toFixed(4)}; ` +
+        `onnxruntime matches the trainer within ${result.card.onnx.maxAbsDiffVsTrainer?.toExponential(1)}`,
+    );
+    return {
+      outputs: {
+        'model-dir': outRel,
+        onnx: `${outRel}/model.onnx`,
+        'onnx-sha256': result.saved.onnxSha256,
+        card: `${outRel}/model-card.json`,
+        'val-accuracy': String(v.accuracy),
+        'val-log-loss': String(v.logLoss),
+      },
+      summary: cardSummary(result.card, outRel),
+      reports: [`${outRel}/model-card.json`],
+    };
+  },
 });
