@@ -17,7 +17,7 @@ export function parseArgs(argv: readonly string[], options: readonly CliOption[]
       parsed.flags.help = true;
       continue;
     }
-    if (!arg.startsWith('--') || arg === '--') {
+    if (!arg.startsWith('--')) {
       if (arg.startsWith('-') && arg.length > 1) throw new ConfigurationError(`unknown option \`${arg}\``, { hint: 'options are spelled `--name`' });
       parsed.positionals.push(arg);
       continue;

@@ -73,13 +73,14 @@ export async function main(argv: readonly string[], io: CliIO, commands: readonl
     ...(io.columns ? { columns: io.columns } : {}),
     ...(io.now ? { now: io.now } : {}),
   });
+  let outcome: { code: number } | { error: unknown };
   try {
-    return await command.run({ io, args, logger });
+    outcome = { code: await command.run({ io, args, logger }) };
   } catch (error) {
-    logger.close();
-    return reportError(io, command.name, error, args.flags.json === true);
-  } finally {
-    logger.close();
+    outcome = { error };
   }
+  // Closed before the error is printed, so a live progress line does not swallow it.
+  logger.close();
+  return 'code' in outcome ? outcome.code : reportError(io, command.name, outcome.error, args.flags.json === true);
 }
 
