@@ -1,0 +1,190 @@
+// `skintwin train gbdt --data table.csv --target <column> --out <dir> [--<gbdt param> <value> …]`:
+// a trainer run directly on a CSV, outside the pipeline, with the stage's params and outputs.
+
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { ConfigurationError, ExitCode, NotImplementedError } from '../../core/errors.ts';
+import { siblingTempPath } from '../../core/fs.ts';
+import type { ParamSpec } from '../../core/params.ts';
+import { parseCategoryMap } from '../../data/fusion/schema.ts';
+import { splitOf } from '../../data/prepare/split.ts';
+import { cardSummary, MODEL_CARD_FILE } from '../../train/card.ts';
+import { gbdtParamSpecs, parseGbdtParams } from '../../train/gbdt/index.ts';
+import {
+  codeCommit,
+  fitTabularGbdt,
+  fusionPreprocessing,
+  hashData,
+  isFusionHeader,
+  readFusionTable,
+  readHeader,
+  readNumericTable,
+  type FeatureTable,
+} from '../../train/trainers.ts';
+import { printJson } from '../common.ts';
+import type { CliCommand } from '../types.ts';
+
+const gbdtFlags = Object.entries(gbdtParamSpecs as Readonly<Record<string, ParamSpec>>)
+  .map(([name, spec]) => `  --${name.padEnd(22)} ${spec.description}${spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : ''}`)
+  .join('\n');
+
+/** Share of rows held out for validation (early stopping, the card's metrics). */
+const VAL_FRACTION = 0.15;
+const MODEL_FILES = ['model.onnx', 'model.json', MODEL_CARD_FILE];
+
+/** Rows of `t` whose flag is set, as a new table. */
+function subset(t: FeatureTable, keep: Uint8Array, want: number, file: string): FeatureTable {
+  const F = t.featureNames.length;
+  const n = keep.reduce((a, k) => a + (k === want ? 1 : 0), 0);
+  const x = new Float32Array(n * F);
+  const lines = new Int32Array(n);
+  const ids: string[] = [];
+  const targets: string[] = [];
+  let j = 0;
+  for (let i = 0; i < t.nRows; i++) {
+    if (keep[i] !== want) continue;
+    x.set(t.x.subarray(i * F, (i + 1) * F), j * F);
+    lines[j] = t.lines[i]!;
+    ids.push(t.ids[i]!);
+    if (t.targets) targets.push(t.targets[i]!);
+    j++;
+  }
+  return { file, x, nRows: n, featureNames: t.featureNames, targets: t.targets ? targets : undefined, ids, lines };
+}
+
+export const trainCommand: CliCommand = {
+  name: 'train',
+  summary: 'train a model directly from a CSV (gbdt), writing model.onnx, model.json and model-card.json',
+  usage: 'skintwin train gbdt --data <table.csv> --target <column> --out <dir> [--<param> <value> …]',
+  description:
+    'Reads a CSV with a header. A table with the fusion schema (age, gender, …, sk_p2) is one-hot encoded exactly as\n' +
+    'the pipeline does; any other table must have numeric feature columns only (an `id` column is ignored, empty cells\n' +
+    `are missing values). Rows are split ${100 - VAL_FRACTION * 100}/${VAL_FRACTION * 100} into train/validation by a hash of their content and the seed.\n` +
+    'The ONNX file is checked against the trainer\'s own predictions before anything is written.\n' +
+    'Trainers: gbdt (built); head and command are not built yet.\n\ngbdt params:\n' +
+    gbdtFlags,
+  options: [
+    { name: 'data', type: 'string', value: '<table.csv>', description: 'the training table (CSV with a header)' },
+    { name: 'target', type: 'string', value: '<column>', description: 'the target column (class ids or names)' },
+    { name: 'out', type: 'string', value: '<dir>', description: 'folder for model.onnx, model.json and model-card.json (created; a previous model there is replaced)' },
+    { name: 'model', type: 'string', value: '<name>', description: 'model name for the card (default: the out folder name)' },
+    { name: 'category-map', type: 'string', value: '<json>', description: 'fusion tables: map unknown category values, e.g. {"alcohol_consumption.Occasional":"Low"}' },
+    { name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' },
+    { name: 'help', type: 'boolean', description: 'show this help' },
+  ],
+  allowUnknownFlags: true,
+  async run(ctx) {
+    const [trainer, ...more] = ctx.args.positionals;
+    if (trainer === undefined) throw new ConfigurationError('`train` needs a trainer: `skintwin train gbdt --data <table.csv> --target <column> --out <dir>`');
+    if (more.length) throw new ConfigurationError(`\`train\` takes one trainer name, got also \`${more[0]}\``);
+    if (trainer === 'head' || trainer === 'command') {
+      throw new NotImplementedError(`\`skintwin train ${trainer}\`: the \`${trainer}\` trainer is not built yet; only \`gbdt\` (tabular data) is`);
+    }
+    if (trainer !== 'gbdt') throw new ConfigurationError(`unknown trainer \`${trainer}\`: one of gbdt, head, command`, { field: 'trainer' });
+    const flag = (name: string): string => {
+      const v = ctx.args.flags[name];
+      if (typeof v !== 'string' || v === '') throw new ConfigurationError(`\`train gbdt\` needs \`--${name}\``, { field: name });
+      return v;
+    };
+    const data = flag('data');
+    const target = flag('target');
+    const out = flag('out');
+    const params = parseGbdtParams(ctx.args.extra, 'train gbdt');
+    let categoryMapRaw: Record<string, string> = {};
+    if (typeof ctx.args.flags['category-map'] === 'string') {
+      try {
+        categoryMapRaw = JSON.parse(ctx.args.flags['category-map']) as Record<string, string>;
+      } catch {
+        throw new ConfigurationError('`--category-map` must be a JSON object', { field: 'category-map' });
+      }
+    }
+    let categoryMap;
+    try {
+      categoryMap = parseCategoryMap(categoryMapRaw);
+    } catch (error) {
+      throw new ConfigurationError((error as Error).message, { field: 'category-map' });
+    }
+
+    const dataPath = resolve(ctx.io.cwd, data);
+    const header = await readHeader(dataPath, data);
+    const fusion = isFusionHeader(header, target);
+    const signal = ctx.io.signal;
+    const table = fusion
+      ? await readFusionTable(dataPath, data, { target, targetRequired: true, categoryMap, ...(signal ? { signal } : {}) })
+      : await readNumericTable(dataPath, data, { target, targetRequired: true, allowMissing: true, ...(signal ? { signal } : {}) });
+    ctx.logger.info(`${data}: ${table.nRows} rows, ${table.featureNames.length} features${fusion ? ' (fusion table, one-hot encoded)' : ''}`);
+
+    // Seeded content-hash split, as prepare-data does: identical rows stay together.
+    const F = table.featureNames.length;
+    const isVal = new Uint8Array(table.nRows);
+    for (let i = 0; i < table.nRows; i++) {
+      const key = `${Array.from(table.x.subarray(i * F, (i + 1) * F)).join(',')},${table.targets![i]}`;
+      isVal[i] = splitOf(params.seed, key, { train: 1 - VAL_FRACTION, val: VAL_FRACTION }) === 'val' ? 1 : 0;
+    }
+    // A class that landed only in validation moves to training: the model must know every class.
+    const inTrain = new Set(table.targets!.filter((_, i) => !isVal[i]));
+    let moved = 0;
+    table.targets!.forEach((t, i) => {
+      if (isVal[i] && !inTrain.has(t)) {
+        isVal[i] = 0;
+        moved++;
+      }
+    });
+    if (moved) ctx.logger.warn(`${moved} validation row(s) of classes absent from the training part moved to training`);
+    const train = subset(table, isVal, 0, data);
+    const val = subset(table, isVal, 1, `${data} (validation part)`);
+
+    const outDir = resolve(ctx.io.cwd, out);
+    const staging = siblingTempPath(outDir);
+    try {
+      await mkdir(staging, { recursive: true });
+    } catch (error) {
+      throw new ConfigurationError(`cannot create the output folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: out, field: 'out' });
+    }
+    try {
+      const result = await fitTabularGbdt({
+        model: typeof ctx.args.flags.model === 'string' ? ctx.args.flags.model : basename(outDir),
+        train,
+        val,
+        params,
+        outDir: staging,
+        outDisplay: out,
+        preprocessing: fusion
+          ? fusionPreprocessing(target, Object.fromEntries([...categoryMap].map(([c, m]) => [c, Object.fromEntries(m)])))
+          : { type: 'numeric', description: 'Numeric columns as they are; empty cells and NaN are missing values', target, missing: 'NaN' },
+        trainingData: { path: data, ...(await hashData(dataPath)) },
+        commit: await codeCommit(ctx.io.env, ctx.io.cwd),
+        now: () => new Date(),
+        logger: ctx.logger,
+        ...(signal ? { signal } : {}),
+      });
+      try {
+        await mkdir(outDir, { recursive: true });
+        for (const f of MODEL_FILES) await rename(join(staging, f), join(outDir, f));
+      } catch (error) {
+        throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: out, field: 'out' });
+      }
+      ctx.logger.close();
+      const v = result.card.metrics.validation;
+      if (ctx.args.flags.json) {
+        printJson(ctx.io, {
+          command: 'train',
+          ok: true,
+          trainer: 'gbdt',
+          out: outDir,
+          onnx: join(outDir, 'model.onnx'),
+          onnxSha256: result.saved.onnxSha256,
+          card: join(outDir, MODEL_CARD_FILE),
+          metrics: result.card.metrics,
+        });
+      } else {
+        ctx.io.stdout.write(cardSummary(result.card, out) + '\n');
+        ctx.io.stdout.write(`\nValidation accuracy ${v.accuracy.toFixed(4)}, log loss ${v.logLoss.toFixed(4)}; wrote ${out}/model.onnx, model.json, ${MODEL_CARD_FILE}.\n`);
+      }
+      return ExitCode.ok;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  },
+};
+
