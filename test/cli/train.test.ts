@@ -115,6 +115,15 @@ describe('skintwin train gbdt + predict', () => {
     expect(Object.keys(preds[0].probs)).toEqual(['3', '17', '42']);
   });
 
+  it('refuses a card that belongs to another model.onnx', async () => {
+    expect((await cli(['train', 'gbdt', '--data', 'table.csv', '--target', 'species', '--out', 'a', ...FAST])).code).toBe(0);
+    expect((await cli(['train', 'gbdt', '--data', 'table.csv', '--target', 'species', '--out', 'b', '--n-estimators', '3', '--max-depth', '2'])).code).toBe(0);
+    await writeFile(join(base, 'a/model-card.json'), await readFile(join(base, 'b/model-card.json')));
+    const r = await cli(['predict', '--model', 'a/model.onnx', '--data', 'table.csv', '--out', 'p.jsonl']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('model-card.json does not belong to this model.onnx');
+  });
+
   it('names a non-numeric column and its line', async () => {
     await writeFile(join(base, 'text.csv'), 'a,city,y\n1,2,0\n2,Paris,1\n');
     const r = await cli(['train', 'gbdt', '--data', 'text.csv', '--target', 'y', '--out', 'x']);

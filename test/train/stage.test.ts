@@ -10,7 +10,7 @@ import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
 import { modelCardProblems, type ModelCard } from '../../pipeline/train/card.ts';
 import { parseGbdtModel, predictProba } from '../../pipeline/train/gbdt/index.ts';
 import { trainStage } from '../../pipeline/train/stage.ts';
-import { fitTabularGbdt, readNumericTable } from '../../pipeline/train/trainers.ts';
+import { fitTabularGbdt, onnxMaxAbsDiff, ONNX_TOLERANCE, readNumericTable } from '../../pipeline/train/trainers.ts';
 import { snapshot } from '../engine/helpers.ts';
 import { RecordingLogger } from '../support/logger.ts';
 import { fusionRows, prepareFusion } from './stage-fixtures.ts';
@@ -218,6 +218,21 @@ describe('train stage, gbdt trainer', () => {
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'ConfigurationError' });
     expect((error as Error).message).toMatch(/blocker\/model: cannot write the model there \(ENOTDIR\)/);
+  });
+});
+
+describe('ONNX check', () => {
+  it('reports the largest probability difference, so a model that disagrees with the trainer is caught', async () => {
+    const root = await repo();
+    expect((await run(root)).stage.action).toBe('ran');
+    const model = parseGbdtModel(await readFile(join(root, OUT, 'model.json'), 'utf8'));
+    const val = await readNumericTable(join(root, DEP, 'val.csv'), 'val.csv', { features: FEATURES, target: 'target', targetRequired: true, allowMissing: false });
+    const proba = predictProba(model, val);
+    expect(await onnxMaxAbsDiff(join(root, OUT, 'model.onnx'), model, val, proba)).toBeLessThanOrEqual(ONNX_TOLERANCE);
+    proba[7] = proba[7]! + 1e-3;
+    const off = await onnxMaxAbsDiff(join(root, OUT, 'model.onnx'), model, val, proba);
+    expect(off).toBeGreaterThan(ONNX_TOLERANCE);
+    expect(off).toBeCloseTo(1e-3, 5);
   });
 });
 
