@@ -80,6 +80,8 @@ export async function loadModel(o: LoadModelOptions): Promise<LoadedModel> {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // Idle operator threads sleep instead of spinning: image decoding shares these cores.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   const choice = o.provider ?? 'auto';
   const tryCuda = choice === 'cuda' || (choice === 'auto' && (await cudaAvailable()));
