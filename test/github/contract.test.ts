@@ -2,7 +2,6 @@
 // wrong requests (body, params, origin), and calls to operations the stand-in does not implement.
 
 import { describe, expect, it } from 'vitest';
-import { Octokit } from 'octokit';
 import {
   DEFAULT_TOKEN,
   OpenApiContract,
@@ -11,10 +10,7 @@ import {
   startGitHubStandIn,
   useGitHubStandIn,
 } from '../support/github/index.ts';
-
-function client(apiUrl: string): Octokit {
-  return new Octokit({ auth: DEFAULT_TOKEN, baseUrl: apiUrl, throttle: { enabled: false }, retry: { enabled: false } });
-}
+import { plainOctokit } from '../support/github/clients.ts';
 
 describe('OpenApiContract', () => {
   const contract = OpenApiContract.load();
@@ -78,13 +74,13 @@ describe('the stand-in reports contract violations', () => {
 
   it('catches a handler answering with a body that breaks the schema', async () => {
     gh().setHandler('repos/get-release', (ctx) => ({ status: 200, body: { id: ctx.params['release_id'], tag_name: 'v1' } }));
-    await client(gh().apiUrl).rest.repos.getRelease({ ...repo(), release_id: 1 });
+    await plainOctokit(gh().apiUrl).rest.repos.getRelease({ ...repo(), release_id: 1 });
     expect(() => assertStandInClean(gh())).toThrow(/repos\/get-release.*response 200 body/);
     expect(gh().takeViolations()).toHaveLength(1);
   });
 
   it('catches an undeclared success status, a wrong content type and a malformed error body', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const release = gh().state.seedRelease({ tag_name: 'v1' });
     gh().setHandler('repos/get-release', () => ({ status: 201, body: {} }));
     await octokit.rest.repos.getRelease({ ...repo(), release_id: release.id });
@@ -100,7 +96,7 @@ describe('the stand-in reports contract violations', () => {
   });
 
   it('catches a request whose body or query breaks the description, and answers 422', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const res = await octokit
       .request('POST /repos/{owner}/{repo}/releases', { ...repo(), tag_name: 'v1', draft: 'yes' } as never)
       .catch((e: { status: number }) => e);
@@ -123,7 +119,7 @@ describe('the stand-in reports contract violations', () => {
     // A stand-in of its own: the after-test check of the shared one would (rightly) fail on this call.
     const own = await startGitHubStandIn();
     try {
-      const err = (await client(own.apiUrl)
+      const err = (await plainOctokit(own.apiUrl)
         .rest.repos.get({ owner: own.state.owner, repo: own.state.repo })
         .catch((e: unknown) => e)) as { status: number; message: string };
       expect(err.status).toBe(501);

@@ -3,37 +3,23 @@
 
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Octokit } from 'octokit';
 import { getOctokit } from '@actions/github';
 import { DEFAULT_TOKEN, useGitHubStandIn } from '../support/github/index.ts';
+import { plainOctokit, requestFailure } from '../support/github/clients.ts';
 
 const PAT = 'ghp_maintainer';
-
-function client(apiUrl: string, token = DEFAULT_TOKEN): Octokit {
-  return new Octokit({ auth: token, baseUrl: apiUrl, throttle: { enabled: false }, retry: { enabled: false } });
-}
-
-async function failure(p: Promise<unknown>): Promise<{ status: number; data: any; headers: Record<string, string> }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status: number; response?: { data: unknown; headers: Record<string, string> } };
-    return { status: err.status, data: err.response?.data, headers: err.response?.headers ?? {} };
-  }
-  throw new Error('expected the request to fail');
-}
 
 describe('releases and assets', () => {
   const gh = useGitHubStandIn({ tokens: { [DEFAULT_TOKEN]: { kind: 'github-actions' }, [PAT]: { kind: 'user', login: 'maintainer' } } });
   const repo = () => ({ owner: gh().state.owner, repo: gh().state.repo });
 
   it('creates a draft, uploads assets with sha256 digests, and publishes it', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const { data: draft } = await octokit.rest.repos.createRelease({ ...repo(), tag_name: 'skin-type@v1.0.0', name: 'skin-type 1.0.0', draft: true });
     expect(draft.draft).toBe(true);
     expect(draft.upload_url.startsWith(gh().uploadsUrl)).toBe(true);
     // Drafts have no tag yet: not found by tag until published.
-    expect((await failure(octokit.rest.repos.getReleaseByTag({ ...repo(), tag: 'skin-type@v1.0.0' }))).status).toBe(404);
+    expect((await requestFailure(octokit.rest.repos.getReleaseByTag({ ...repo(), tag: 'skin-type@v1.0.0' }))).status).toBe(404);
 
     const model = Buffer.from('onnx-bytes-\u0000\u0001\u0002');
     const card = Buffer.from(JSON.stringify({ classes: ['Dry', 'Normal', 'Oily'] }));
@@ -67,7 +53,7 @@ describe('releases and assets', () => {
   });
 
   it('starts release and tag workflows when a person (not GITHUB_TOKEN) publishes', async () => {
-    const octokit = client(gh().apiUrl, PAT);
+    const octokit = plainOctokit(gh().apiUrl, PAT);
     const { data: rel } = await octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v2.0.0', draft: true });
     expect(gh().state.triggeredWorkflows).toEqual([]);
     await octokit.rest.repos.updateRelease({ ...repo(), release_id: rel.id, draft: false });
@@ -76,23 +62,23 @@ describe('releases and assets', () => {
   });
 
   it('answers 422 already_exists for a duplicate tag and a duplicate asset name', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const { data: rel } = await octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v1' });
-    const dupTag = await failure(octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v1' }));
+    const dupTag = await requestFailure(octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v1' }));
     expect(dupTag.status).toBe(422);
     expect(dupTag.data.errors).toEqual([{ resource: 'Release', code: 'already_exists', field: 'tag_name' }]);
 
     const upload = () =>
       octokit.rest.repos.uploadReleaseAsset({ ...repo(), release_id: rel.id, name: 'a.bin', data: 'x', baseUrl: gh().uploadsUrl });
     await upload();
-    const dupAsset = await failure(upload());
+    const dupAsset = await requestFailure(upload());
     expect(dupAsset.status).toBe(422);
     expect(dupAsset.data.errors).toEqual([{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }]);
     expect(gh().state.assetsOf(rel.id)).toHaveLength(1);
   });
 
   it('downloads an asset through a 302 to the objects origin without forwarding the token', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const rel = gh().state.seedRelease({ tag_name: 'v3' });
     const bytes = Buffer.from('weights');
     const seeded = gh().state.seedAsset(rel.id, 'model.onnx', bytes);
@@ -151,7 +137,7 @@ describe('releases and assets', () => {
     await octokit.rest.repos.deleteReleaseAsset({ ...repo(), asset_id: asset.id });
     expect(gh().state.assets.size).toBe(0);
     await octokit.rest.repos.deleteRelease({ ...repo(), release_id: rel.id });
-    const gone = await failure(octokit.rest.repos.getRelease({ ...repo(), release_id: rel.id }));
+    const gone = await requestFailure(octokit.rest.repos.getRelease({ ...repo(), release_id: rel.id }));
     expect(gone.status).toBe(404);
     expect(gone.data.message).toBe('Not Found');
   });
@@ -162,7 +148,7 @@ describe('the stand-in clock', () => {
   const gh = useGitHubStandIn(() => ({ now: () => at }));
 
   it('stamps what it creates with the injected time', async () => {
-    const { data } = await client(gh().apiUrl).rest.repos.createRelease({ owner: gh().state.owner, repo: gh().state.repo, tag_name: 'v1' });
+    const { data } = await plainOctokit(gh().apiUrl).rest.repos.createRelease({ owner: gh().state.owner, repo: gh().state.repo, tag_name: 'v1' });
     expect([data.created_at, data.published_at]).toEqual(['2026-03-01T12:00:00Z', '2026-03-01T12:00:00Z']);
   });
 });

@@ -2,23 +2,9 @@
 // Octokit clients against the GitHub stand-in.
 
 import { describe, expect, it } from 'vitest';
-import { Octokit } from 'octokit';
 import { getOctokit } from '@actions/github';
 import { DEFAULT_TOKEN, useGitHubStandIn } from '../support/github/index.ts';
-
-function client(apiUrl: string, token = DEFAULT_TOKEN): Octokit {
-  return new Octokit({ auth: token, baseUrl: apiUrl, throttle: { enabled: false }, retry: { enabled: false } });
-}
-
-async function failure(p: Promise<unknown>): Promise<{ status: number; data: any }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status: number; response?: { data: unknown } };
-    return { status: err.status, data: err.response?.data };
-  }
-  throw new Error('expected the request to fail');
-}
+import { plainOctokit, requestFailure } from '../support/github/clients.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -27,7 +13,7 @@ describe('repository contents', () => {
   const repo = () => ({ owner: gh().state.owner, repo: gh().state.repo });
 
   it('creates a file and reads it back as base64 with its git blob sha', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const created = await octokit.rest.repos.createOrUpdateFileContents({ ...repo(), path: 'test.txt', message: 'create', content: b64('Test content') });
     expect(created.status).toBe(201);
     // The blob sha api.github.com returned for these bytes in @octokit/fixtures' create-file recording.
@@ -42,13 +28,13 @@ describe('repository contents', () => {
   });
 
   it('needs the current sha to update: 422 without it, 409 when stale', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     gh().state.writeFiles({ 'models/registry.yaml': 'models: {}\n' });
     const path = 'models/registry.yaml';
     const { data: current } = await octokit.rest.repos.getContent({ ...repo(), path });
     const sha = (current as { sha: string }).sha;
 
-    const missing = await failure(octokit.rest.repos.createOrUpdateFileContents({ ...repo(), path, message: 'm', content: b64('a') }));
+    const missing = await requestFailure(octokit.rest.repos.createOrUpdateFileContents({ ...repo(), path, message: 'm', content: b64('a') }));
     expect(missing.status).toBe(422);
     expect(missing.data.message).toContain('"sha" wasn\'t supplied');
 
@@ -56,13 +42,13 @@ describe('repository contents', () => {
     expect(updated.status).toBe(200);
     expect(updated.data.commit.message).toBe('register v1');
     // A concurrent writer still holding the old sha loses.
-    const stale = await failure(octokit.rest.repos.createOrUpdateFileContents({ ...repo(), path, message: 'm', content: b64('b'), sha }));
+    const stale = await requestFailure(octokit.rest.repos.createOrUpdateFileContents({ ...repo(), path, message: 'm', content: b64('b'), sha }));
     expect(stale.status).toBe(409);
     expect(gh().state.readFile(path)?.toString()).toBe('models: {a: 1}\n');
   });
 
   it('lists directories, reads other branches and answers 404 for missing paths', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     gh().state.writeFiles({ 'README.md': '# hi', 'models/a.yaml': 'a', 'models/deep/b.yaml': 'b' });
     gh().state.createBranch('feature');
     gh().state.writeFiles({ 'models/a.yaml': 'changed' }, { branch: 'feature' });
@@ -70,7 +56,7 @@ describe('repository contents', () => {
     expect((root as { name: string; type: string }[]).map((e) => `${e.type}:${e.name}`)).toEqual(['file:README.md', 'dir:models']);
     const { data: onFeature } = await octokit.rest.repos.getContent({ ...repo(), path: 'models/a.yaml', ref: 'feature' });
     expect(Buffer.from((onFeature as { content: string }).content, 'base64').toString()).toBe('changed');
-    expect((await failure(octokit.rest.repos.getContent({ ...repo(), path: 'nope.txt' }))).status).toBe(404);
+    expect((await requestFailure(octokit.rest.repos.getContent({ ...repo(), path: 'nope.txt' }))).status).toBe(404);
   });
 });
 
@@ -79,7 +65,7 @@ describe('issues, comments and labels', () => {
   const repo = () => ({ owner: gh().state.owner, repo: gh().state.repo });
 
   it('opens a labelled issue, filters by label and state, and closes it with a reason', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const { data: drift } = await octokit.rest.issues.create({ ...repo(), title: 'Drift: skin-type', body: 'PSI 0.31', labels: ['drift', 'model:skin-type'] });
     await octokit.rest.issues.create({ ...repo(), title: 'Other', labels: ['bug'] });
     expect(drift.labels.map((l) => (typeof l === 'string' ? l : l.name))).toEqual(['drift', 'model:skin-type']);
@@ -119,12 +105,12 @@ describe('issues, comments and labels', () => {
   });
 
   it('creates labels, rejects bad or duplicate ones, and adds/removes them on issues', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const { data: label } = await octokit.rest.issues.createLabel({ ...repo(), name: 'drift', color: 'd73a4a', description: 'Data drift' });
     expect(label.color).toBe('d73a4a');
-    const bad = await failure(octokit.rest.issues.createLabel({ ...repo(), name: 'x', color: 'red' }));
+    const bad = await requestFailure(octokit.rest.issues.createLabel({ ...repo(), name: 'x', color: 'red' }));
     expect(bad.data.errors).toEqual([{ resource: 'Label', code: 'invalid', field: 'color' }]);
-    const dup = await failure(octokit.rest.issues.createLabel({ ...repo(), name: 'DRIFT', color: 'ffffff' }));
+    const dup = await requestFailure(octokit.rest.issues.createLabel({ ...repo(), name: 'DRIFT', color: 'ffffff' }));
     expect(dup.data.errors).toEqual([{ resource: 'Label', code: 'already_exists', field: 'name' }]);
 
     const issue = gh().state.seedIssue({ title: 't' });
@@ -133,7 +119,7 @@ describe('issues, comments and labels', () => {
     expect((await octokit.rest.issues.listLabelsForRepo(repo())).data.map((l) => l.name)).toEqual(['drift', 'new-one']);
     const { data: left } = await octokit.rest.issues.removeLabel({ ...repo(), issue_number: issue.number, name: 'new-one' });
     expect(left.map((l) => l.name)).toEqual(['drift']);
-    expect((await failure(octokit.rest.issues.removeLabel({ ...repo(), issue_number: issue.number, name: 'new-one' }))).status).toBe(404);
+    expect((await requestFailure(octokit.rest.issues.removeLabel({ ...repo(), issue_number: issue.number, name: 'new-one' }))).status).toBe(404);
     expect((await octokit.rest.issues.listLabelsOnIssue({ ...repo(), issue_number: issue.number })).data.map((l) => l.name)).toEqual(['drift']);
 
     await octokit.rest.issues.updateLabel({ ...repo(), name: 'drift', new_name: 'data-drift', color: '00ff00' });
@@ -144,7 +130,7 @@ describe('issues, comments and labels', () => {
   });
 
   it('paginates with Link headers that octokit.paginate follows', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     for (let n = 1; n <= 7; n++) gh().state.seedIssue({ title: `issue ${n}` });
     const first = await octokit.rest.issues.listForRepo({ ...repo(), per_page: 3 });
     expect(first.headers.link).toMatch(/<[^>]*page=2[^>]*>; rel="next"/);
@@ -161,7 +147,7 @@ describe('checks, statuses and dispatches', () => {
   const sha = 'c0ffee'.padEnd(40, '0');
 
   it('creates, completes and lists check runs for a ref', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     const { data: run } = await octokit.rest.checks.create({ ...repo(), name: 'evaluate skin-type', head_sha: sha, status: 'in_progress' });
     expect([run.status, run.conclusion]).toEqual(['in_progress', null]);
     const { data: done } = await octokit.rest.checks.update({
@@ -180,7 +166,7 @@ describe('checks, statuses and dispatches', () => {
   });
 
   it('records commit statuses and combines the latest per context', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     await octokit.rest.repos.createCommitStatus({ ...repo(), sha, state: 'pending', context: 'skin-twin/eval' });
     await octokit.rest.repos.createCommitStatus({ ...repo(), sha, state: 'success', context: 'skin-twin/eval', target_url: 'http://127.0.0.1/run' });
     await octokit.rest.repos.createCommitStatus({ ...repo(), sha, state: 'success', context: 'skin-twin/lint' });
@@ -192,13 +178,13 @@ describe('checks, statuses and dispatches', () => {
   });
 
   it('records repository_dispatch and workflow_dispatch, which run even from GITHUB_TOKEN', async () => {
-    const octokit = client(gh().apiUrl);
+    const octokit = plainOctokit(gh().apiUrl);
     await octokit.rest.repos.createDispatchEvent({ ...repo(), event_type: 'promote', client_payload: { model: 'skin-type', version: '1.0.0' } });
     await octokit.rest.actions.createWorkflowDispatch({ ...repo(), workflow_id: 'retrain.yml', ref: 'main', inputs: { force: 'true' } });
     expect(gh().state.dispatches).toEqual([{ event_type: 'promote', client_payload: { model: 'skin-type', version: '1.0.0' }, token: DEFAULT_TOKEN }]);
     expect(gh().state.workflowDispatches).toEqual([{ workflow_id: 'retrain.yml', ref: 'main', inputs: { force: 'true' }, token: DEFAULT_TOKEN }]);
     expect(gh().state.triggeredWorkflows.map((w) => w.event)).toEqual(['repository_dispatch', 'workflow_dispatch']);
-    const bad = await failure(octokit.rest.actions.createWorkflowDispatch({ ...repo(), workflow_id: 'retrain.yml', ref: 'no-such-branch' }));
+    const bad = await requestFailure(octokit.rest.actions.createWorkflowDispatch({ ...repo(), workflow_id: 'retrain.yml', ref: 'no-such-branch' }));
     expect(bad.status).toBe(422);
   });
 });

@@ -6,22 +6,9 @@ import { Octokit } from 'octokit';
 import { getOctokit } from '@actions/github';
 import { retry } from '@octokit/plugin-retry';
 import { DEFAULT_TOKEN, useGitHubStandIn } from '../support/github/index.ts';
+import { plainOctokit, requestFailure } from '../support/github/clients.ts';
 
 const READ_ONLY = 'ghs_read_only';
-
-async function failure(p: Promise<unknown>): Promise<{ status: number; data: any; headers: Record<string, string | undefined> }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { status: number; response?: { data: unknown; headers: Record<string, string> } };
-    return { status: err.status, data: err.response?.data, headers: err.response?.headers ?? {} };
-  }
-  throw new Error('expected the request to fail');
-}
-
-function plain(apiUrl: string, token?: string): Octokit {
-  return new Octokit({ ...(token ? { auth: token } : {}), baseUrl: apiUrl, throttle: { enabled: false }, retry: { enabled: false } });
-}
 
 describe('authentication and permissions', () => {
   const gh = useGitHubStandIn({
@@ -30,28 +17,28 @@ describe('authentication and permissions', () => {
   const repo = () => ({ owner: gh().state.owner, repo: gh().state.repo });
 
   it('answers 401 without a token and with an unknown one', async () => {
-    const none = await failure(plain(gh().apiUrl).rest.repos.listReleases(repo()));
+    const none = await requestFailure(plainOctokit(gh().apiUrl, null).rest.repos.listReleases(repo()));
     expect([none.status, none.data.message]).toEqual([401, 'Requires authentication']);
-    const bad = await failure(plain(gh().apiUrl, 'ghp_wrong').rest.repos.listReleases(repo()));
+    const bad = await requestFailure(plainOctokit(gh().apiUrl, 'ghp_wrong').rest.repos.listReleases(repo()));
     expect([bad.status, bad.data.message]).toEqual([401, 'Bad credentials']);
   });
 
   it('answers 403 when the token lacks the permission and 404 when it cannot see the repository', async () => {
-    const octokit = plain(gh().apiUrl, READ_ONLY);
+    const octokit = plainOctokit(gh().apiUrl, READ_ONLY);
     expect((await octokit.rest.repos.listReleases(repo())).status).toBe(200);
-    const write = await failure(octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v1' }));
+    const write = await requestFailure(octokit.rest.repos.createRelease({ ...repo(), tag_name: 'v1' }));
     expect([write.status, write.data.message]).toEqual([403, 'Resource not accessible by integration']);
-    expect((await failure(octokit.rest.issues.listForRepo(repo()))).status).toBe(403);
+    expect((await requestFailure(octokit.rest.issues.listForRepo(repo()))).status).toBe(403);
     expect(gh().state.releases.size).toBe(0);
 
     gh().setPermissions(READ_ONLY, { metadata: 'none' });
-    expect((await failure(octokit.rest.repos.listReleases(repo()))).status).toBe(404);
+    expect((await requestFailure(octokit.rest.repos.listReleases(repo()))).status).toBe(404);
     gh().setPermissions(DEFAULT_TOKEN, { contents: 'write' });
-    expect((await plain(gh().apiUrl, DEFAULT_TOKEN).rest.repos.createRelease({ ...repo(), tag_name: 'v1' })).status).toBe(201);
+    expect((await plainOctokit(gh().apiUrl, DEFAULT_TOKEN).rest.repos.createRelease({ ...repo(), tag_name: 'v1' })).status).toBe(201);
   });
 
   it('answers 404 for another repository', async () => {
-    expect((await failure(plain(gh().apiUrl, DEFAULT_TOKEN).rest.repos.listReleases({ owner: 'someone', repo: 'else' }))).status).toBe(404);
+    expect((await requestFailure(plainOctokit(gh().apiUrl, DEFAULT_TOKEN).rest.repos.listReleases({ owner: 'someone', repo: 'else' }))).status).toBe(404);
   });
 });
 
@@ -60,7 +47,7 @@ describe('rate limits', () => {
   const repo = () => ({ owner: gh().state.owner, repo: gh().state.repo });
 
   it('sends x-ratelimit headers on every answer', async () => {
-    const res = await plain(gh().apiUrl, DEFAULT_TOKEN).rest.repos.listReleases(repo());
+    const res = await plainOctokit(gh().apiUrl, DEFAULT_TOKEN).rest.repos.listReleases(repo());
     expect(res.headers['x-ratelimit-limit']).toBe('5000');
     expect(Number(res.headers['x-ratelimit-remaining'])).toBeLessThan(5000);
   });
@@ -85,7 +72,7 @@ describe('rate limits', () => {
     expect(gh().requests.map((r) => r.status)).toEqual([403, 200]);
 
     gh().setRateLimit({ kind: 'primary' });
-    const limited = await failure(plain(gh().apiUrl, DEFAULT_TOKEN).rest.repos.getRelease({ ...repo(), release_id: release.id }));
+    const limited = await requestFailure(plainOctokit(gh().apiUrl, DEFAULT_TOKEN).rest.repos.getRelease({ ...repo(), release_id: release.id }));
     expect([limited.status, limited.headers['x-ratelimit-remaining']]).toEqual([403, '0']);
     gh().setRateLimit(undefined);
   });
@@ -117,7 +104,7 @@ describe('injected faults', () => {
   it('fails an operation with a 5xx once: a client without retry sees it, the retry plugin rides it out', async () => {
     const bare = getOctokit(DEFAULT_TOKEN, { baseUrl: gh().apiUrl });
     gh().setFault({ operationId: 'repos/list-releases', kind: 'status', status: 502 });
-    expect((await failure(bare.rest.repos.listReleases(repo()))).status).toBe(502);
+    expect((await requestFailure(bare.rest.repos.listReleases(repo()))).status).toBe(502);
     expect((await bare.rest.repos.listReleases(repo())).status).toBe(200);
 
     const retrying = getOctokit(DEFAULT_TOKEN, { baseUrl: gh().apiUrl, retry: { retryAfterBaseValue: 1 } }, retry);
@@ -133,7 +120,7 @@ describe('injected faults', () => {
       octokit.rest.repos.uploadReleaseAsset({ ...repo(), release_id: rel.id, name: 'model.onnx', data: bytes as unknown as string, baseUrl: gh().uploadsUrl });
 
     gh().setFault({ operationId: 'repos/upload-release-asset', kind: 'drop' });
-    await expect(upload(plain(gh().apiUrl, DEFAULT_TOKEN))).rejects.toThrow();
+    await expect(upload(plainOctokit(gh().apiUrl, DEFAULT_TOKEN))).rejects.toThrow();
     expect(gh().state.assetsOf(rel.id)).toEqual([]);
 
     gh().setFault({ operationId: 'repos/upload-release-asset', kind: 'drop' });
