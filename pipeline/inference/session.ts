@@ -27,6 +27,8 @@ export interface LoadModelOptions {
   /** Threads per operator; default: the cores this process may use. */
   threads?: number;
   logger: Logger;
+  /** Whether to try CUDA under `auto` (default: `cudaAvailable()`). */
+  cudaProbe?: () => Promise<boolean>;
 }
 
 export interface LoadedModel {
@@ -84,7 +86,7 @@ export async function loadModel(o: LoadModelOptions): Promise<LoadedModel> {
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   const choice = o.provider ?? 'auto';
-  const tryCuda = choice === 'cuda' || (choice === 'auto' && (await cudaAvailable()));
+  const tryCuda = choice === 'cuda' || (choice === 'auto' && (await (o.cudaProbe ?? cudaAvailable)()));
   let session: InferenceSession | undefined;
   let provider: 'cpu' | 'cuda' = 'cpu';
   if (tryCuda) {

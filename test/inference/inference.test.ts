@@ -174,6 +174,29 @@ describe('model sessions', () => {
     results.forEach((row) => row.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 6)));
   });
 
+  it('falls back to CPU when the CUDA provider does not start under auto, and says which provider runs', async () => {
+    const path = await save(join(dir, 'cuda.onnx'), skinTypeModel({ size: 8, bias: [0, 0, 0] }));
+    const logger = new RecordingLogger();
+    const m = await loadModel({ path, display: 'cuda.onnx', inputs: [{ shape: [null, 3, null, null] }], logger, cudaProbe: async () => true });
+    await m.session.release();
+    const said = logger.messages('info', 'warn').join('\n');
+    if (m.provider === 'cuda') expect(said).toMatch(/cuda\.onnx: onnxruntime CUDA/);
+    else {
+      expect(said).toMatch(/cuda\.onnx: CUDA execution provider did not start \(.+\); running on CPU/);
+      expect(said).toMatch(/cuda\.onnx: onnxruntime CPU/);
+      // Asked for explicitly, CUDA that does not start is an error, not a silent CPU run.
+      await expect(loadModel({ path, display: 'cuda.onnx', inputs: [{ shape: [null, 3, null, null] }], provider: 'cuda', logger })).rejects.toMatchObject({
+        name: 'ConfigurationError',
+        message: expect.stringMatching(/cuda\.onnx: the CUDA execution provider did not start/),
+      });
+    }
+    const cpu = new RecordingLogger();
+    const n = await loadModel({ path, display: 'cuda.onnx', inputs: [{ shape: [null, 3, null, null] }], logger: cpu, cudaProbe: async () => false });
+    await n.session.release();
+    expect(n.provider).toBe('cpu');
+    expect(cpu.messages('warn')).toEqual([]);
+  });
+
   it('refuses a model whose input does not fit, naming the model file', async () => {
     const path = await save(join(dir, 'tab.onnx'), tabularModel());
     const logger = new RecordingLogger();
