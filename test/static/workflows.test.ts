@@ -40,6 +40,16 @@ function yamlFile(path: string, text: string): YamlFile {
   return { path, text, doc: parse(text) };
 }
 
+/** A workflow the checks must reject: `on:`, then the lines under `jobs:`. */
+function badWorkflow(on: string, jobs: string[]): YamlFile {
+  return yamlFile('bad.yml', [`on: ${on}`, 'jobs:', ...jobs].join('\n'));
+}
+
+/** The lines of one job `a` on ubuntu-latest with these step lines. */
+function jobA(steps: string[]): string[] {
+  return ['  a:', '    runs-on: ubuntu-latest', '    steps:', ...steps];
+}
+
 const format = (findings: { line: number; column: number; message: string }[], path: string): string[] =>
   findings.map((f) => `${path}:${f.line}:${f.column}: ${f.message}`);
 
@@ -117,20 +127,15 @@ describe('local action inputs', () => {
   });
 
   it('catches an undeclared input, a missing required input and a missing action', () => {
-    const wf = yamlFile(
-      'bad.yml',
-      [
-        'on: push',
-        'jobs:',
-        '  a:',
-        '    runs-on: ubuntu-latest',
-        '    steps:',
+    const wf = badWorkflow(
+      'push',
+      jobA([
         '      - uses: ./actions/command',
         '        with: { stage: x, epoch: 3 }',
         '      - uses: ./actions/command',
         '        with: { force: true }',
         '      - uses: ./actions/nope',
-      ].join('\n'),
+      ]),
     );
     const errors = localActionInputErrors(wf, actions).join('\n');
     expect(errors).toMatch(/input `epoch` is not declared/);
@@ -145,20 +150,15 @@ describe('supply chain and privileges', () => {
   });
 
   it('the pin check rejects tags, short SHAs and unpinned images', () => {
-    const wf = yamlFile(
-      'bad.yml',
-      [
-        'on: push',
-        'jobs:',
-        '  a:',
-        '    runs-on: ubuntu-latest',
-        '    steps:',
+    const wf = badWorkflow(
+      'push',
+      jobA([
         '      - uses: actions/checkout@v5',
         '      - uses: actions/setup-node@a0853c2',
         '      - uses: docker://alpine:3',
         '      - uses: actions/cache/restore@0057852bfaa89a56745cba8c7296529d2fc39830',
         '      - uses: ./actions/setup',
-      ].join('\n'),
+      ]),
     );
     expect(pinErrors(wf)).toHaveLength(3);
   });
@@ -168,29 +168,24 @@ describe('supply chain and privileges', () => {
   });
 
   it('the permission check catches a job without permissions, write-all and an unguarded self-hosted PR job', () => {
-    const wf = yamlFile(
-      'bad.yml',
-      [
-        'on: [pull_request]',
-        'jobs:',
-        '  a:',
-        '    runs-on: ubuntu-latest',
-        '    steps: [{ run: echo }]',
-        '  b:',
-        '    runs-on: ubuntu-latest',
-        '    permissions: write-all',
-        '    steps: [{ run: echo }]',
-        '  c:',
-        '    runs-on: [self-hosted, gpu]',
-        '    permissions: { contents: read }',
-        '    steps: [{ run: echo }]',
-        '  d:',
-        '    runs-on: [self-hosted, gpu]',
-        '    permissions: { contents: read }',
-        '    if: github.event.pull_request.head.repo.full_name == github.repository',
-        '    steps: [{ run: echo }]',
-      ].join('\n'),
-    );
+    const wf = badWorkflow('[pull_request]', [
+      '  a:',
+      '    runs-on: ubuntu-latest',
+      '    steps: [{ run: echo }]',
+      '  b:',
+      '    runs-on: ubuntu-latest',
+      '    permissions: write-all',
+      '    steps: [{ run: echo }]',
+      '  c:',
+      '    runs-on: [self-hosted, gpu]',
+      '    permissions: { contents: read }',
+      '    steps: [{ run: echo }]',
+      '  d:',
+      '    runs-on: [self-hosted, gpu]',
+      '    permissions: { contents: read }',
+      '    if: github.event.pull_request.head.repo.full_name == github.repository',
+      '    steps: [{ run: echo }]',
+    ]);
     const errors = permissionErrors(wf).join('\n');
     expect(errors).toMatch(/job `a` has no `permissions`/);
     expect(errors).toMatch(/job `b` grants `permissions: write-all`/);
@@ -203,21 +198,16 @@ describe('supply chain and privileges', () => {
   });
 
   it('the injection check catches event titles, branch names and head_ref, not event_name', () => {
-    const wf = yamlFile(
-      'bad.yml',
-      [
-        'on: pull_request',
-        'jobs:',
-        '  a:',
-        '    runs-on: ubuntu-latest',
-        '    steps:',
+    const wf = badWorkflow(
+      'pull_request',
+      jobA([
         '      - run: echo "${{ github.event.pull_request.title }}"',
         '      - run: |',
         '          git checkout ${{ github.head_ref }}',
         '      - run: echo "${{ github.event_name }}"',
         '      - env: { TITLE: "${{ github.event.issue.title }}" }',
         '        run: echo "$TITLE"',
-      ].join('\n'),
+      ]),
     );
     const errors = injectionErrors(wf);
     expect(errors).toHaveLength(2);
