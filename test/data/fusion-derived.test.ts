@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,6 +185,27 @@ describe('build-fusion-data, derived mode', () => {
     // The stage's own mapping of `No` replaces the default one.
     expect(schema.mapped).toEqual({ 'alcohol_consumption.Occasional': 1, 'alcohol_consumption.No': 38 });
     expect(schema.categoryMap.alcohol_consumption).toEqual({ No: 'High', Occasional: 'Moderate' });
+  }, 30_000);
+
+  it('leaves out an image that cannot be decoded, and runs a fixed-batch model in padded chunks', async () => {
+    const mini = 'data/raw/mini';
+    await mkdir(join(root, mini, 'train', 'images'), { recursive: true });
+    const files = (await listDatasetImages(join(root, DATASET), DATASET)).slice(0, 4);
+    for (const f of files) await copyFile(join(root, DATASET, f.file), join(root, mini, 'train', 'images', `${f.id}.jpg`));
+    await copyFile(join(root, DATASET, 'data.yaml'), join(root, mini, 'data.yaml'));
+    await writeFile(join(root, mini, 'train', 'images', 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 1, 2, 3]));
+    const fixed = 'models/detector/fixed3.onnx';
+    const bias = detectorBias(ANCHORS, [{ anchor: 0, cls: 4, score: 0.4 }]);
+    await save(join(root, fixed), detectorModel({ size: 64, bias, anchors: ANCHORS, batch: 3 }));
+    const ctx = ctxFor({ 'detector-model': fixed, 'batch-size': 5 }, [mini, 'models']);
+    const result = await buildFusionDataStage.run!(ctx);
+    expect(result.outputs).toMatchObject({ rows: '4', encoded: '4', rejected: '{"unreadable-image":1}' });
+    expect(ctx.logger.messages('warn').join('\n')).toMatch(/data\/raw\/mini\/train\/images\/broken\.jpg: left out, cannot be decoded/);
+    const raw = await csv(join(ctx.out('data/fusion/derived'), 'fusion.csv'));
+    // 4 good images in a batch of 5, through a batch-3 model: chunks of 3 and 1 (padded).
+    for (const row of raw.slice(1)) expect(row[RAW_COLUMNS.indexOf('tr_p4')]).toBe('1');
+    const index = await csv(join(ctx.out('data/fusion/derived'), 'images.csv'));
+    expect(index.slice(1).map((r) => r[0])).toEqual(files.map((f) => f.id).sort());
   }, 30_000);
 
   it('names bad user-fields columns', async () => {

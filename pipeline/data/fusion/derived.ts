@@ -199,6 +199,19 @@ interface Batch {
 export async function buildDerivedFusion(o: DerivedFusionOptions): Promise<DerivedFusionResult> {
   const images = await listDatasetImages(o.datasetDir, o.datasetDisplay, o.signal);
   const userRows = o.userFields ? await readUserFields(o.userFields.path, o.userFields.display, o.targetColumn, o.signal) : undefined;
+  if (userRows) {
+    // User fields are joined by id: two images with the same id would get the same person.
+    const seen = new Map<string, string>();
+    for (const image of images) {
+      const other = seen.get(image.id);
+      if (other) {
+        throw new DataError(`images ${other} and ${image.file} have the same id \`${image.id}\`, so user fields cannot be joined by id`, {
+          file: o.datasetDisplay,
+        });
+      }
+      seen.set(image.id, image.file);
+    }
+  }
   const detector = await loadModel({
     path: o.detector.path,
     display: o.detector.display,
