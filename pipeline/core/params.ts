@@ -2,7 +2,7 @@
 // (same kebab-case names everywhere). Parsing happens here and only here.
 
 import { ConfigurationError, type ErrorLocation } from './errors.ts';
-import { suggestion } from './suggest.ts';
+import { nearest, suggestion } from './suggest.ts';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'string-list' | 'mapping';
 
@@ -100,7 +100,9 @@ function coerce(spec: ParamSpec, value: unknown): ParamValue {
       if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`must be a string, got ${describe(value)}`);
       const s = String(value);
       if (spec.choices && !spec.choices.includes(s)) {
-        throw new Error(`must be one of ${spec.choices.map((c) => `\`${c}\``).join(', ')}, got \`${s}\` (${suggestion(s, spec.choices)})`);
+        // The choices are listed already: only a close match adds anything.
+        const close = nearest(s, spec.choices);
+        throw new Error(`must be one of ${spec.choices.map((c) => `\`${c}\``).join(', ')}, got \`${s}\`${close ? ` (did you mean \`${close}\`?)` : ''}`);
       }
       return s;
     }

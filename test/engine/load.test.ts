@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseParams } from '../../pipeline/core/params.ts';
 import { loadPipeline, pipelineJsonSchema, renderPipelineJsonSchema } from '../../pipeline/engine/index.ts';
 import { testKinds, workspace, type Workspace } from './helpers.ts';
 
@@ -21,6 +22,23 @@ async function loadError(yaml: string, files: Record<string, string> = {}): Prom
   }
   throw new Error('expected loadPipeline to fail');
 }
+
+describe('parseParams', () => {
+  const specs = { size: { type: 'string', description: 'size', choices: ['tiny', 'small'] } } as const;
+  const messageOf = (raw: Record<string, unknown>): string => {
+    try {
+      parseParams(specs, raw, { what: 'stage `s`', locate: () => ({ file: 'pipeline.yaml', line: 4 }) });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error('expected parseParams to fail');
+  };
+
+  it('names a wrong choice once, with a hint only when one is close', () => {
+    expect(messageOf({ size: 'smal' })).toBe('pipeline.yaml:4: stage `s`: param `size` must be one of `tiny`, `small`, got `smal` (did you mean `small`?)');
+    expect(messageOf({ size: 'enormous' })).toBe('pipeline.yaml:4: stage `s`: param `size` must be one of `tiny`, `small`, got `enormous`');
+  });
+});
 
 describe('loadPipeline', () => {
   it('loads settings, params with defaults, and a topological order', async () => {
