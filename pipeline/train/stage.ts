@@ -77,7 +77,7 @@ export const trainStage = defineStage({
     const read = async (split: 'train' | 'val') => {
       const rel = join(dep, `${split}.csv`);
       if (!(await exists(ctx.path(rel)))) throw new DataError(`${split} split missing`, { file: rel });
-      return readNumericTable(ctx.path(rel), rel, { features, target: p.target, targetRequired: true, allowMissing: false, signal: ctx.signal });
+      return readNumericTable(ctx.path(rel), rel, { features, target: p.target, targetRequired: true, allowMissing: false, keepIds: false, signal: ctx.signal });
     };
     const train = await read('train');
     const val = await read('val');

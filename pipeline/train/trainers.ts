@@ -45,7 +45,7 @@ export interface FeatureTable {
   featureNames: string[];
   /** Raw target value per row (trimmed), when the table has the target column. */
   targets: string[] | undefined;
-  /** The `id` column's value, else the CSV line number, per row. */
+  /** The `id` column's value, else the CSV line number, per row (empty when not kept). */
   ids: string[];
   /** CSV line of each row, for messages. */
   lines: Int32Array;
@@ -98,6 +98,8 @@ export interface NumericTableOptions {
   targetRequired: boolean;
   /** Empty cells and `NaN` are missing values (NaN) rather than errors. */
   allowMissing: boolean;
+  /** Collect row ids (default true); training does not need them, so it saves one string per row. */
+  keepIds?: boolean;
   signal?: AbortSignal;
 }
 
@@ -159,7 +161,7 @@ export async function readNumericTable(path: string, display: string, o: Numeric
       if (t === '') throw new DataError(`empty target \`${o.target}\``, { file: display, line, field: o.target });
       targets.push(t);
     }
-    ids.push(idCol >= 0 ? cells[idCol]!.trim() : String(line));
+    if (o.keepIds !== false) ids.push(idCol >= 0 ? cells[idCol]!.trim() : String(line));
   }
   if (!featureCols || !rows) throw new DataError('table is empty (no header)', { file: display, line: 1 });
   return { file: display, x: rows.finish(), nRows: rows.nRows, featureNames, targets: targetCol >= 0 ? targets : undefined, ids, lines: lines.finish() };
