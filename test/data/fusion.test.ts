@@ -158,10 +158,10 @@ describe('build-fusion-data stage', () => {
     await expect(buildFusionDataStage.run!(ctxFor({}, dir))).rejects.toThrow(/raw\/fusion\.csv:3: unknown alcohol_consumption value `Occasional`/);
   });
 
-  it('derived mode fails loudly with NotImplementedError', async () => {
+  it('derived mode without its models is a configuration error, never a silent CSV build', async () => {
     await expect(buildFusionDataStage.run!(ctxFor({ mode: 'derived' }, dir))).rejects.toMatchObject({
-      name: 'NotImplementedError',
-      message: expect.stringMatching(/derived.*ONNX inference engine/),
+      name: 'ConfigurationError',
+      message: expect.stringMatching(/derived/),
     });
   });
 
