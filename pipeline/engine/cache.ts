@@ -8,7 +8,7 @@ import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, s
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DataError } from '../core/errors.ts';
-import { exists, writeJsonAtomic } from '../core/fs.ts';
+import { exists, sha256File, writeJsonAtomic } from '../core/fs.ts';
 import { mapLimit, type TreeHash } from './hash.ts';
 
 export interface CachedOut {
@@ -116,9 +116,7 @@ export class LocalCache {
 
   /** True when the entry's objects are all present (checked before promising a restore). */
   async complete(entry: RunEntry): Promise<boolean> {
-    for (const out of Object.values(entry.outs)) {
-      for (const [, hash] of out.files) if (!(await this.hasObject(hash))) return false;
-    }
+    for (const hash of objectHashes(entry)) if (!(await this.hasObject(hash))) return false;
     return true;
   }
 
@@ -143,9 +141,7 @@ export class LocalCache {
   async exportRun(entry: RunEntry, dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(dir, 'objects'), { recursive: true });
-    const hashes = new Set<string>();
-    for (const out of Object.values(entry.outs)) for (const [, hash] of out.files) hashes.add(hash);
-    await mapLimit([...hashes], COPY_CONCURRENCY, async (hash) => {
+    await mapLimit(objectHashes(entry), COPY_CONCURRENCY, async (hash) => {
       const dest = join(dir, 'objects', hash);
       await link(this.objectPath(hash), dest).catch(() => copyFile(this.objectPath(hash), dest));
     });
@@ -156,11 +152,9 @@ export class LocalCache {
   async importRun(key: string, dir: string): Promise<RunEntry> {
     const entry = JSON.parse(await readFile(join(dir, 'entry.json'), 'utf8')) as RunEntry;
     if (entry.version !== 1 || !entry.outs) throw new DataError('remote cache entry has an unknown format', { file: join(dir, 'entry.json') });
-    const hashes = new Set<string>();
-    for (const out of Object.values(entry.outs)) for (const [, hash] of out.files) hashes.add(hash);
-    await mapLimit([...hashes], COPY_CONCURRENCY, async (hash) => {
+    await mapLimit(objectHashes(entry), COPY_CONCURRENCY, async (hash) => {
       const src = join(dir, 'objects', hash);
-      const actual = await hashStream(src);
+      const actual = await sha256File(src);
       if (actual !== hash) throw new DataError(`remote cache object ${hash} is corrupt`, { file: src });
       await this.storeFile(src, hash);
     });
@@ -178,10 +172,11 @@ function alive(pid: number): boolean {
   }
 }
 
-async function hashStream(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** Every object an entry needs, each once (outs may share files). */
+function objectHashes(entry: RunEntry): string[] {
+  const hashes = new Set<string>();
+  for (const out of Object.values(entry.outs)) for (const [, hash] of out.files) hashes.add(hash);
+  return [...hashes];
 }
 
 /** Copy `src` to `dest` while hashing what is read: one pass, constant memory. */
