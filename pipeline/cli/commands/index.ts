@@ -2,10 +2,20 @@
 // added to this list; `skintwin --help` and dispatch pick it up.
 
 import type { CliCommand } from '../types.ts';
+import { predictCommand } from './predict.ts';
 import { reproCommand } from './repro.ts';
 import { runCommand } from './run.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
 import { synthCommand } from './synth.ts';
+import { trainCommand } from './train.ts';
 
-export const commands: readonly CliCommand[] = [reproCommand, statusCommand, runCommand, synthCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [
+  reproCommand,
+  statusCommand,
+  runCommand,
+  synthCommand,
+  trainCommand,
+  predictCommand,
+  schemaCommand,
+];
