@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RemoteCache } from '../../pipeline/core/ports.ts';
@@ -140,6 +141,20 @@ describe('repro', () => {
     await writeFile(join(w.root, 'data/gen/f0.txt'), 'tampered');
     await rm(join(w.root, 'data'), { recursive: true });
     await reproIn(w);
+    expect(await w.read('data/gen/f0.txt')).toBe('x0');
+  });
+
+  it('a corrupt cache object is caught on restore: the stage runs instead, with a warning naming the object', async () => {
+    const w = await setup();
+    await reproIn(w);
+    const hash = createHash('sha256').update('x0').digest('hex');
+    const object = join(w.root, '.skintwin/cache/objects', hash.slice(0, 2), hash.slice(2));
+    await chmod(object, 0o644);
+    await writeFile(object, 'rotten');
+    await rm(join(w.root, 'data'), { recursive: true });
+    const { actions, logger } = await reproIn(w);
+    expect(actions.make).toBe('ran');
+    expect(logger.messages('warn').join('\n')).toMatch(new RegExp(`could not restore from the cache, running instead: .*cache object ${hash} is corrupt`));
     expect(await w.read('data/gen/f0.txt')).toBe('x0');
   });
 
@@ -303,6 +318,20 @@ describe('remote cache', () => {
     expect(remote.restores.length).toBe(6);
     expect(runs.get('make')).toBe(1);
     expect(await w.read('data/right.txt')).toBe('f1.txt:x1');
+  });
+
+  it('a corrupt remote object is refused: the stage runs, with a warning naming the object', async () => {
+    const w = await setup();
+    const remote = memoryRemote();
+    await reproIn(w, { remoteCache: remote });
+    const hash = createHash('sha256').update('x0').digest('hex');
+    for (const files of remote.saved.values()) if (files[`objects/${hash}`] !== undefined) files[`objects/${hash}`] = 'rotten';
+    await rm(join(w.root, 'data'), { recursive: true });
+    await rm(join(w.root, '.skintwin'), { recursive: true });
+    const { actions, logger } = await reproIn(w, { remoteCache: remote });
+    expect(actions.make).toBe('ran');
+    expect(logger.messages('warn').join('\n')).toMatch(new RegExp(`remote cache memory: restore failed, continuing without it: .*remote cache object ${hash} is corrupt`));
+    expect(await w.read('data/gen/f0.txt')).toBe('x0');
   });
 
   it('a throwing remote cache only warns', async () => {
