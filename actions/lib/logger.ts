@@ -69,16 +69,16 @@ export class ActionsLogger implements Logger {
     let done = 0;
     let lastLine = started;
     let lastTenth = 0;
+    const elapsedSeconds = (): number => (this.now() - started) / 1000;
     const rate = (): string => {
-      const seconds = (this.now() - started) / 1000;
+      const seconds = elapsedSeconds();
       return seconds > 0 ? `${(done / seconds).toFixed(1)} ${unit}/s` : `– ${unit}/s`;
     };
     const line = (): string => {
       const head = total !== undefined ? `${done}/${total} ${unit}` : `${done} ${unit}`;
       let text = `${this.mask(label)}: ${head}, ${rate()}`;
       if (total !== undefined && done > 0 && done < total) {
-        const seconds = (this.now() - started) / 1000;
-        text += `, ETA ${Math.ceil(((total - done) * seconds) / done)} s`;
+        text += `, ETA ${Math.ceil(((total - done) * elapsedSeconds()) / done)} s`;
       }
       return text;
     };
@@ -106,8 +106,7 @@ export class ActionsLogger implements Logger {
       done: () => {
         if (finished) return;
         finished = true;
-        const seconds = ((this.now() - started) / 1000).toFixed(1);
-        core.info(`${this.mask(label)}: ${done} ${unit} in ${seconds} s (${rate()})`);
+        core.info(`${this.mask(label)}: ${done} ${unit} in ${elapsedSeconds().toFixed(1)} s (${rate()})`);
       },
     };
   }
