@@ -28,31 +28,24 @@ async function entries() {
   if (existsSync(join(root, cli))) result.cli = cli;
   else missing.push(cli);
 
-  for (const dir of await listDirs(join(root, 'actions'))) {
+  for (const dir of await listNames(join(root, 'actions'), (d) => d.isDirectory())) {
     const main = `actions/${dir}/main.ts`;
     if (existsSync(join(root, main))) result[`actions/${dir}`] = main;
   }
   const gen = 'actions/lib/gen-actions.ts';
   if (existsSync(join(root, gen))) result['tools/gen-actions'] = gen;
 
-  for (const file of await listFiles(join(root, 'bench'))) {
+  for (const file of await listNames(join(root, 'bench'), (d) => d.isFile())) {
     const match = /^(.+)\.bench\.ts$/.exec(file);
     if (match) result[`bench/${match[1]}`] = `bench/${file}`;
   }
   return { entryPoints: result, missing };
 }
 
-async function listDirs(dir) {
+/** Sorted names of the entries of `dir` that `keep` accepts; none when it does not exist. */
+async function listNames(dir, keep) {
   try {
-    return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-  } catch {
-    return [];
-  }
-}
-
-async function listFiles(dir) {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
+    return (await readdir(dir, { withFileTypes: true })).filter(keep).map((d) => d.name).sort();
   } catch {
     return [];
   }
