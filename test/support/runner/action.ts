@@ -158,8 +158,13 @@ export function parseCommands(stdout: string): { annotations: Annotation[]; mask
   return { annotations, masks };
 }
 
-function refName(ref: string): string {
-  return ref.replace(/^refs\/(heads|tags)\//, '').replace(/^refs\/pull\/(\d+)\/merge$/, '$1/merge');
+/** What the runner derives from the repository and ref, for both the `github` context and GITHUB_* variables. */
+function refFacts(repository: string, ref: string): { owner: string; refName: string; refType: 'tag' | 'branch' } {
+  return {
+    owner: repository.split('/')[0] ?? '',
+    refName: ref.replace(/^refs\/(heads|tags)\//, '').replace(/^refs\/pull\/(\d+)\/merge$/, '$1/merge'),
+    refType: ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+  };
 }
 
 /** The `github` context an action or step sees, from the run's options. */
@@ -175,7 +180,7 @@ export function githubContext(o: {
   job?: string;
   workflow?: string;
 }): Record<string, Value> {
-  const [owner = ''] = o.repository.split('/');
+  const { owner, refName, refType } = refFacts(o.repository, o.ref);
   const payload = (o.eventPayload ?? {}) as Record<string, Value>;
   const pr = payload.pull_request as Record<string, Record<string, Value>> | undefined;
   return {
@@ -185,8 +190,8 @@ export function githubContext(o: {
     repository_owner: owner,
     sha: o.sha,
     ref: o.ref,
-    ref_name: refName(o.ref),
-    ref_type: o.ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+    ref_name: refName,
+    ref_type: refType,
     head_ref: (pr?.head?.ref as string | undefined) ?? '',
     base_ref: (pr?.base?.ref as string | undefined) ?? '',
     actor: ((payload.sender as Record<string, Value> | undefined)?.login as string | undefined) ?? 'octocat',
@@ -224,7 +229,7 @@ export function runnerEnv(o: {
     const v = process.env[name];
     if (v !== undefined) inherited[name] = v;
   }
-  const [owner = ''] = o.repository.split('/');
+  const { owner, refName, refType } = refFacts(o.repository, o.ref);
   return {
     ...inherited,
     CI: 'true',
@@ -235,8 +240,8 @@ export function runnerEnv(o: {
     GITHUB_EVENT_PATH: o.eventPath,
     GITHUB_SHA: o.sha,
     GITHUB_REF: o.ref,
-    GITHUB_REF_NAME: refName(o.ref),
-    GITHUB_REF_TYPE: o.ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+    GITHUB_REF_NAME: refName,
+    GITHUB_REF_TYPE: refType,
     GITHUB_TOKEN: o.token,
     GITHUB_WORKSPACE: o.workspace,
     GITHUB_SERVER_URL: 'https://github.com',
