@@ -11,8 +11,16 @@ import { parseDocument } from 'yaml';
 import { startResultsStandIn, type ResultsStandIn } from '../support/actions-runtime/index.ts';
 import { prepareCheckout, pushEvent, runWorkflowJob, type JobRun } from '../support/runner/index.ts';
 
-const stages = ['fetch-synthetic', 'build-fusion', 'prepare-face-troubles', 'prepare-skin-type', 'prepare-fusion'];
-const outs = ['data/raw/synthetic', 'data/fusion/synthetic', 'data/processed/face-troubles', 'data/processed/skin-type', 'data/processed/fusion'];
+// Every stage step of the `retrain` job, in order, and the outs they write.
+const stages = ['fetch-synthetic', 'build-fusion', 'prepare-face-troubles', 'prepare-skin-type', 'prepare-fusion', 'train-context-correction'];
+const outs = [
+  'data/raw/synthetic',
+  'data/fusion/synthetic',
+  'data/processed/face-troubles',
+  'data/processed/skin-type',
+  'data/processed/fusion',
+  'models/context-correction',
+];
 
 let checkout: string;
 let results: ResultsStandIn;
@@ -70,13 +78,15 @@ afterAll(async () => {
 describe('retrain.yml on a push to main', () => {
   let first: Record<string, Record<string, string>>;
 
-  it('runs every data stage and saves each to the Actions cache', { timeout: 180_000 }, async () => {
+  it('runs every stage and saves each to the Actions cache', { timeout: 180_000 }, async () => {
     const job = await retrain();
     expect(job.status, describeFailure(job)).toBe('success');
     expect(job.steps.filter((s) => s.kind === 'prepared').map((s) => s.name)).toEqual([
       expect.stringMatching(/^uses actions\/checkout@[0-9a-f]{40}$/),
       'uses ./actions/setup',
     ]);
+    // Every step that reports a stage status is listed here: a stage added to the job is covered too.
+    expect(job.steps.filter((s) => s.outputs.status !== undefined).map((s) => s.id)).toEqual(stages);
     expect(stageStatus(job)).toEqual(Object.fromEntries(stages.map((s) => [s, 'ran'])));
     first = {};
     for (const out of outs) {
@@ -89,7 +99,7 @@ describe('retrain.yml on a push to main', () => {
   });
 
   it('restores every stage from the Actions cache on a clean runner, byte for byte', { timeout: 180_000 }, async () => {
-    for (const dir of ['data/raw', 'data/fusion', 'data/processed', '.skintwin']) {
+    for (const dir of ['data/raw', 'data/fusion', 'data/processed', 'models/context-correction', '.skintwin']) {
       await rm(join(checkout, dir), { recursive: true, force: true });
     }
     const lock = join(checkout, 'pipeline/pipeline.lock');
