@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { ConfigurationError, errorMessage, ExitCode, exitCodeFor } from '../core/errors.ts';
 import { DEFAULT_PIPELINE_FILE, describeReasons, loadPipeline, repro } from '../engine/index.ts';
-import type { LoadOptions, Pipeline, ReproReport, RunOptions, StageStatus } from '../engine/types.ts';
+import type { LoadOptions, Pipeline, ReproReport, RunOptions, StageRun, StageStatus } from '../engine/types.ts';
 import { formatDuration } from './console-logger.ts';
 import type { CliIO, CliOption, CommandContext } from './types.ts';
 
@@ -99,13 +99,18 @@ const ACTION_TEXT: Record<string, string> = {
   'not-run': 'not run',
 };
 
+/** The WHY column: a failure's message, or the stage's reasons (a stage not run names the upstream stages that failed). */
+function whyText(s: StageRun): string {
+  if (s.action === 'failed') return s.error ?? 'failed';
+  const why = describeReasons(s.reasons);
+  return s.action === 'not-run' ? why.replaceAll('is stale', 'failed') : why;
+}
+
 /** The end-of-run report: each stage's action with its reasons, then where every result is. */
 export function renderRepro(report: ReproReport): string {
   const rows = [['STAGE', 'KIND', 'ACTION', 'TIME', 'WHY']];
   for (const s of report.stages) {
-    const why =
-      s.action === 'failed' ? (s.error ?? 'failed') : s.action === 'not-run' ? `${describeReasons(s.reasons).replace('is stale', 'failed')}` : describeReasons(s.reasons);
-    rows.push([s.stage, s.kind, ACTION_TEXT[s.action] ?? s.action, s.durationMs ? formatDuration(s.durationMs) : '', why]);
+    rows.push([s.stage, s.kind, ACTION_TEXT[s.action] ?? s.action, s.durationMs ? formatDuration(s.durationMs) : '', whyText(s)]);
   }
   let text = (report.dryRun ? 'Dry run: nothing was changed.\n\n' : '') + table(rows);
   const results = report.stages.filter((s) => ['ran', 'skipped', 'restored'].includes(s.action) && (s.outs.length || s.reports.length));

@@ -165,7 +165,7 @@ describe('skintwin CLI', () => {
     const failed = await cli(['repro']);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/^upper\s+command\s+FAILED\s.*command exited with code 4$/m);
-    expect(failed.stdout).toMatch(/^count\s+command\s+not run/m);
+    expect(failed.stdout).toMatch(/^count\s+command\s+not run\s+upstream stage `upper` failed$/m);
     expect(await readFile(join(dir, 'out/upper.txt'), 'utf8')).toBe('HELLO\n');
 
     await writeFile(join(dir, 'pipeline/pipeline.yaml'), PIPELINE.replace('kind: command\n    params:\n      cmd: wc', 'kind: comand\n    params:\n      cmd: wc'));
