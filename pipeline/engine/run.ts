@@ -49,6 +49,7 @@ const PROGRESS_AFTER_FILES = 5000;
 class Engine {
   readonly codeVersions: CodeVersions;
   private lockWrites: Promise<void> = Promise.resolve();
+  private readonly hashes = new Map<string, Promise<TreeHash | undefined>>();
 
   private constructor(
     readonly p: Pipeline,
@@ -152,8 +153,27 @@ class Engine {
     return evaluation;
   }
 
-  /** Hash a dep or out; a progress bar appears once a tree turns out to be large and unread. */
-  async hash(rel: string): Promise<TreeHash | undefined> {
+  /**
+   * Hash a dep or out once per run: an upstream out is also a downstream dep, and a no-op run
+   * should walk each tree once. Paths overlapping a stage's outs are forgotten when it swaps them.
+   */
+  hash(rel: string): Promise<TreeHash | undefined> {
+    let hashed = this.hashes.get(rel);
+    if (!hashed) {
+      hashed = this.hashNow(rel);
+      this.hashes.set(rel, hashed);
+      hashed.catch(() => this.hashes.delete(rel));
+    }
+    return hashed;
+  }
+
+  /** Forget the hashes of every path that overlaps one of `outs` (they are about to change). */
+  forgetHashes(outs: readonly string[]): void {
+    for (const rel of [...this.hashes.keys()]) if (outs.some((o) => overlaps(rel, o))) this.hashes.delete(rel);
+  }
+
+  /** A progress bar appears once a tree turns out to be large and unread. */
+  private async hashNow(rel: string): Promise<TreeHash | undefined> {
     let files = 0;
     let progress: Progress | undefined;
     const onFile = (): void => {
@@ -199,6 +219,7 @@ class Engine {
 
   /** Swap staged outs into place: old aside, new in, old removed; rolled back on any error. */
   async swapIn(def: StageDefinition, staging: string): Promise<void> {
+    this.forgetHashes(def.outs);
     const aside = join(staging, 'old');
     const movedAside: string[] = [];
     const installed: string[] = [];
