@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
-import type { Logger } from '../pipeline/core/logger.ts';
+import { quietLogger } from './quiet-logger.ts';
 import { logLoss, predictProba, trainGbdt } from '../pipeline/train/gbdt/index.ts';
 import { sliceTable, syntheticTable } from '../pipeline/train/gbdt/synthetic.ts';
 
@@ -40,15 +40,6 @@ interface Result {
   testAccuracy: number;
 }
 
-const quiet: Logger = {
-  debug() {},
-  info() {},
-  warn: (m) => console.warn(m),
-  error: (m) => console.error(m),
-  group: (_t, fn) => fn(),
-  progress: () => ({ tick() {}, set() {}, done() {} }),
-  secret() {},
-};
 
 function accuracy(p: Float64Array, y: Int32Array, C: number): number {
   let ok = 0;
@@ -124,7 +115,7 @@ const results: Result[] = [];
 {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const model = await trainGbdt({ ...train, classLabels }, undefined, PARAMS, { logger: quiet });
+  const model = await trainGbdt({ ...train, classLabels }, undefined, PARAMS, { logger: quietLogger });
   const t1 = performance.now();
   const cpu = process.cpuUsage(cpu0);
   const p = predictProba(model, test);

@@ -8,7 +8,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
-import type { Logger, Progress } from '../pipeline/core/logger.ts';
+import { quietLogger } from './quiet-logger.ts';
 import { findCodeRoot } from '../pipeline/engine/code-version.ts';
 import { hashTree, listFiles, StatCache } from '../pipeline/engine/hash.ts';
 import { loadPipeline, repro } from '../pipeline/engine/index.ts';
@@ -24,15 +24,6 @@ for base, _, names in os.walk(sys.argv[1]):
 `;
 const ROUNDS = 5;
 
-const quiet: Logger = {
-  debug() {},
-  info() {},
-  warn: (m) => console.error(`warning: ${m}`),
-  error: (m) => console.error(`error: ${m}`),
-  group: (_t, fn) => fn(),
-  progress: (): Progress => ({ tick() {}, set() {}, done() {} }),
-  secret() {},
-};
 
 /** Deterministic sizes between 512 B and 8 KiB (xorshift), spread over 100 folders. */
 async function generate(dir: string): Promise<number> {
@@ -143,14 +134,14 @@ try {
   );
   const env = { PATH: process.env.PATH };
   let t = performance.now();
-  const first = await repro(await loadPipeline({ root }), { logger: quiet, env });
+  const first = await repro(await loadPipeline({ root }), { logger: quietLogger, env });
   const firstReproMs = performance.now() - t;
   if (!first.ok) throw new Error(`first repro failed: ${first.stages.map((s) => s.error).join('; ')}`);
 
   const noop: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     t = performance.now();
-    const report = await repro(await loadPipeline({ root }), { logger: quiet, env });
+    const report = await repro(await loadPipeline({ root }), { logger: quietLogger, env });
     noop.push(performance.now() - t);
     if (!report.stages.every((s) => s.action === 'skipped')) throw new Error('no-op repro ran a stage');
   }

@@ -11,7 +11,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
-import type { Logger, Progress } from '../pipeline/core/logger.ts';
+import { quietLogger } from './quiet-logger.ts';
 import { forEachPool } from '../pipeline/data/images/pool.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW } from '../pipeline/data/images/preprocess.ts';
 import { prepareImages } from '../pipeline/data/prepare/images.ts';
@@ -25,15 +25,6 @@ const PREPARE_W = Number(process.env.BENCH_PREPARE_WIDTH ?? 640);
 const PREPARE_H = Number(process.env.BENCH_PREPARE_HEIGHT ?? 480);
 const SIZE = 224;
 
-const quiet: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error: (m) => console.error(`error: ${m}`),
-  group: (_t, fn) => fn(),
-  progress: (): Progress => ({ tick() {}, set() {}, done() {} }),
-  secret() {},
-};
 
 type SharpModule = (typeof import('sharp'))['default'];
 
@@ -162,7 +153,7 @@ async function prepareChild(dataset: string, out: string): Promise<void> {
     strictColour: false,
     imbalanceRatio: 10,
     concurrency: 2,
-    logger: quiet,
+    logger: quietLogger,
   });
   const usage = process.resourceUsage();
   process.stdout.write(

@@ -6,7 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
-import type { Logger, Progress } from '../pipeline/core/logger.ts';
+import { quietLogger } from './quiet-logger.ts';
 import { parseParams } from '../pipeline/core/params.ts';
 import { writeFusionCsv } from '../pipeline/data/synthetic/fusion.ts';
 import { synthesize, synthParams } from '../pipeline/data/synthetic/index.ts';
@@ -14,15 +14,6 @@ import { synthesize, synthParams } from '../pipeline/data/synthetic/index.ts';
 const SIZE = process.env.BENCH_SYNTH_SIZE ?? 'small';
 const FUSION_ROWS = Number(process.env.BENCH_SYNTH_FUSION_ROWS ?? 1_000_000);
 
-const quiet: Logger = {
-  debug() {},
-  info() {},
-  warn: (m) => console.error(`warning: ${m}`),
-  error: (m) => console.error(`error: ${m}`),
-  group: (_t, fn) => fn(),
-  progress: (): Progress => ({ tick() {}, set() {}, done() {} }),
-  secret() {},
-};
 
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
@@ -33,7 +24,7 @@ const base = await mkdtemp(join(tmpdir(), 'skintwin-bench-synth-'));
 try {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const summary = await synthesize(join(base, 'dataset'), parseParams(synthParams, { size: SIZE }, { what: 'bench' }), { logger: quiet });
+  const summary = await synthesize(join(base, 'dataset'), parseParams(synthParams, { size: SIZE }, { what: 'bench' }), { logger: quietLogger });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(cpu0);
   const fusionBytes = (await stat(join(base, 'dataset', 'fusion.csv'))).size;
