@@ -4,9 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigurationError, DataError, NotImplementedError } from '../core/errors.ts';
 import { exists } from '../core/fs.ts';
-import { defineStage } from '../core/stage.ts';
+import { defineStage, type StageContext, type StageResult } from '../core/stage.ts';
 import { FEATURES, TARGET_COLUMN } from '../data/fusion/schema.ts';
 import { cardSummary } from './card.ts';
+import { runCommandTrainer, taskSpec, writeCommandCard } from './command.ts';
 import { gbdtParamSpecs, type GbdtParams } from './gbdt/index.ts';
 import { codeCommit, fitTabularGbdt, fusionPreprocessing, hashData, readNumericTable } from './trainers.ts';
 
@@ -16,7 +17,6 @@ export const TRAINERS = ['gbdt', 'head', 'command'] as const;
 /** What each trainer that is not built yet still lacks, for its NotImplementedError. */
 const NOT_BUILT: Record<string, string> = {
   head: 'the `head` trainer (a classification or detection head on a frozen ONNX feature extractor, for skin-type and skin-detection) is not built yet: no feature extractor, head training or ONNX merge exists; use `trainer: command` with your own training program once it is built, or train `context-correction` with `trainer: gbdt`',
-  command: 'the `command` trainer (bring-your-own GPU training: a program that writes model.onnx and metrics.json, validated against the contract) is not built yet: its runner and the ONNX contract checks are missing',
 };
 
 const gbdtParamNames = Object.keys(gbdtParamSpecs) as (keyof typeof gbdtParamSpecs)[];
@@ -29,6 +29,8 @@ export const trainStage = defineStage({
     trainer: { type: 'string', description: 'Trainer: `gbdt` (tabular gradient-boosted trees), `head` or `command`', choices: TRAINERS, required: true },
     target: { type: 'string', description: 'gbdt: target column of the prepared tables', default: TARGET_COLUMN },
     ...gbdtParamSpecs,
+    command: { type: 'string', description: 'command: the training program and its arguments, a shell command run from the repository root (contract: docs/train.md)' },
+    'timeout-minutes': { type: 'number', description: 'command: minutes the training program may run before its process group is killed', default: 360 },
   },
   outputs: {
     'model-dir': 'Directory with model.onnx, model.json and model-card.json',
@@ -50,12 +52,20 @@ export const trainStage = defineStage({
         }),
       );
     }
+    if (params.trainer === 'command' && !params.command?.trim()) {
+      problems.push(new ConfigurationError(`${stage.name}: \`trainer: command\` needs param \`command\` (the training program to run)`, { field: 'command' }));
+    }
+    if (params.trainer !== 'command' && params.command !== undefined) {
+      problems.push(new ConfigurationError(`${stage.name}: param \`command\` is for \`trainer: command\` only`, { field: 'command' }));
+    }
+    if (!(params['timeout-minutes'] > 0)) problems.push(new ConfigurationError(`${stage.name}: param \`timeout-minutes\` must be > 0`, { field: 'timeout-minutes' }));
     if (params.subsample <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`subsample\` must be > 0`, { field: 'subsample' }));
     if (params['colsample-bytree'] <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`colsample-bytree\` must be > 0`, { field: 'colsample-bytree' }));
     if (problems.length) throw ConfigurationError.all(problems);
   },
   async run(ctx) {
     const p = ctx.params;
+    if (p.trainer === 'command') return runCommand(ctx, p.command ?? '', p['timeout-minutes'] * 60_000);
     if (p.trainer !== 'gbdt') throw new NotImplementedError(`${ctx.name}: ${NOT_BUILT[p.trainer]}`);
     const dep = ctx.deps[0]!;
     const outRel = ctx.outs[0]!;
@@ -121,3 +131,72 @@ export const trainStage = defineStage({
     };
   },
 });
+
+/** `trainer: command` inside the stage; `timeoutMs` is a seam so tests need not wait minutes. */
+export async function runCommand(
+  ctx: StageContext<{ model: string; target: string; 'timeout-minutes': number }>,
+  command: string,
+  timeoutMs: number,
+): Promise<StageResult> {
+  const p = ctx.params;
+  const dep = ctx.deps[0]!;
+  const outRel = ctx.outs[0]!;
+  const outDir = ctx.out(outRel);
+  if (!(await exists(ctx.path(dep)))) throw new DataError('prepared data folder not found (run the prepare-data stage first)', { file: dep });
+  const spec = await taskSpec(p.model, ctx.path(dep), dep, p.target, ctx.signal);
+  const params = { command, 'timeout-minutes': p['timeout-minutes'], target: p.target, seed: ctx.settings.seed };
+  const startedAt = ctx.now();
+  ctx.logger.info(`${ctx.name}: running the trainer program (${spec.model}, ${spec.task}, ${spec.classes.length} classes): ${command}`);
+  const result = await runCommandTrainer({
+    command,
+    spec,
+    dataDir: ctx.path(dep),
+    outDir,
+    outDisplay: outRel,
+    paramsFile: join(ctx.tmpDir, 'skintwin-params.json'),
+    params,
+    cwd: ctx.root,
+    env: ctx.env,
+    timeoutMs,
+    logger: ctx.logger,
+    signal: ctx.signal,
+  });
+  await writeCommandCard(outDir, {
+    spec,
+    result,
+    command,
+    params,
+    dataPath: dep,
+    dataHash: await hashData(ctx.path(dep)),
+    commit: await codeCommit(ctx.env, ctx.root),
+    startedAt,
+    finishedAt: ctx.now(),
+  });
+  const m = result.metrics;
+  const metricList = Object.entries(m).map(([k, v]) => `| \`${k}\` | ${v} |`);
+  ctx.logger.info(`${ctx.name}: the trainer's output meets the contract; metrics ${JSON.stringify(m)}`);
+  return {
+    outputs: {
+      'model-dir': outRel,
+      onnx: `${outRel}/model.onnx`,
+      'onnx-sha256': result.onnxSha256,
+      card: `${outRel}/model-card.json`,
+      'val-accuracy': String(m.val_accuracy ?? m.accuracy ?? ''),
+      'val-log-loss': String(m.val_log_loss ?? m.log_loss ?? ''),
+    },
+    summary: [
+      `### Trained \`${spec.model}\` (command) → \`${outRel}/model.onnx\``,
+      '',
+      '```sh',
+      command,
+      '```',
+      '',
+      `Checked against the contract: ${spec.task}, input \`${result.input.name}\` [${result.input.shape.join(', ')}], smoke inference passed. ONNX sha256 \`${result.onnxSha256}\`.`,
+      '',
+      '| metric (metrics.json) | value |',
+      '|---|---:|',
+      ...metricList,
+    ].join('\n'),
+    reports: [`${outRel}/model-card.json`],
+  };
+}
