@@ -26,6 +26,22 @@ export function splitDetectorBatch(data: Float32Array, dims: readonly number[]):
   return Array.from({ length: b }, (_, i) => ({ data, channels, anchors, offset: i * channels * anchors }));
 }
 
+/** The box's class (the highest-scoring one, first on ties) and that score, for anchor `a`. */
+function bestClass(out: DetectorOutput, a: number): [cls: number, score: number] {
+  const n = out.anchors;
+  const base = (out.offset ?? 0) + 4 * n + a;
+  let best = -Infinity;
+  let cls = 0;
+  for (let c = 0; c < out.channels - 4; c++) {
+    const s = out.data[base + c * n]!;
+    if (s > best) {
+      best = s;
+      cls = c;
+    }
+  }
+  return [cls, best];
+}
+
 /**
  * Per-class scores exactly as the original chain computed them: each box's class is its
  * highest-scoring class and its confidence that score; boxes with confidence ≥ `confidence`
@@ -36,21 +52,10 @@ export function splitDetectorBatch(data: Float32Array, dims: readonly number[]):
  */
 export function detectorClassScores(out: DetectorOutput, confidence = DEFAULT_CONFIDENCE): Float64Array {
   const nc = out.channels - 4;
-  const n = out.anchors;
-  const base = out.offset ?? 0;
-  const d = out.data;
   const threshold = Math.fround(confidence);
   const probs = new Float64Array(nc);
-  for (let a = 0; a < n; a++) {
-    let best = -Infinity;
-    let cls = 0;
-    for (let c = 0; c < nc; c++) {
-      const s = d[base + (4 + c) * n + a]!;
-      if (s > best) {
-        best = s;
-        cls = c;
-      }
-    }
+  for (let a = 0; a < out.anchors; a++) {
+    const [cls, best] = bestClass(out, a);
     if (best >= threshold && best > probs[cls]!) probs[cls] = best;
   }
   let sum = 0;
@@ -92,7 +97,6 @@ function iou(a: BoxXYXY, b: BoxXYXY): number {
  * greedy NMS in letterbox pixels, then mapped back to original pixels and clipped. Best first.
  */
 export function decodeDetections(out: DetectorOutput, o: DecodeOptions): Detection[] {
-  const nc = out.channels - 4;
   const n = out.anchors;
   const base = out.offset ?? 0;
   const d = out.data;
@@ -100,15 +104,7 @@ export function decodeDetections(out: DetectorOutput, o: DecodeOptions): Detecti
   const iouMax = o.iou ?? 0.7;
   const candidates: { box: BoxXYXY; cls: number; confidence: number }[] = [];
   for (let a = 0; a < n; a++) {
-    let best = -Infinity;
-    let cls = 0;
-    for (let c = 0; c < nc; c++) {
-      const s = d[base + (4 + c) * n + a]!;
-      if (s > best) {
-        best = s;
-        cls = c;
-      }
-    }
+    const [cls, best] = bestClass(out, a);
     if (!(best >= threshold)) continue;
     const cx = d[base + a]!;
     const cy = d[base + n + a]!;
