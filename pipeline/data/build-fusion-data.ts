@@ -157,24 +157,12 @@ export const buildFusionDataStage = defineStage({
       onRow: () => progress.tick(),
     });
     progress.done();
-    const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);
-    if (rejected) ctx.logger.warn(`${rejected} row(s) with bad values left out of features.csv: ${JSON.stringify(result.rejected)}`);
-    const mappedLines = Object.entries(result.mapped).map(([k, n]) => `| \`${k}\` | ${n} |`);
-    const summary = [
+    const rejected = total(result.rejected);
+    return fusionResult(ctx, outRel, result, 'row(s) with bad values', [
       `### Fusion table \`${outRel}\``,
       '',
       `${result.rows} rows read from \`${displayPath}\`, ${result.encoded} encoded into 27 features, ${rejected} left out.`,
-      ...(mappedLines.length ? ['', '| mapped value | rows |', '|---|---|', ...mappedLines] : []),
-    ].join('\n');
-    return {
-      outputs: {
-        'fusion-dir': outRel,
-        rows: String(result.rows),
-        encoded: String(result.encoded),
-        rejected: JSON.stringify(result.rejected),
-      },
-      summary,
-    };
+    ]);
   },
 });
 
@@ -210,10 +198,8 @@ async function runDerived(ctx: StageContext<ParamsOf<typeof PARAMS>>): Promise<S
     logger: ctx.logger,
     signal: ctx.signal,
   });
-  const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);
-  if (rejected) ctx.logger.warn(`${rejected} image(s) left out of features.csv: ${JSON.stringify(result.rejected)}`);
-  const mappedLines = Object.entries(result.mapped).map(([k, n]) => `| \`${k}\` | ${n} |`);
-  const summary = [
+  const rejected = total(result.rejected);
+  return fusionResult(ctx, outRel, result, 'image(s)', [
     `### Fusion table \`${outRel}\` (derived)`,
     '',
     `${result.images} images of \`${dataset}\` through \`${detectorModel}\` (confidence ≥ ${params.confidence}) and \`${skinTypeModel}\` on ${result.provider.toUpperCase()}: ` +
@@ -222,8 +208,25 @@ async function runDerived(ctx: StageContext<ParamsOf<typeof PARAMS>>): Promise<S
       ? `User fields from \`${userFields}\`: ${result.images - result.defaulted} joined, ${result.defaulted} image(s) with the default user fields, ${result.unmatched} row(s) matching no image.`
       : 'No user fields: every row has the default user fields (age 25, Female, sleep 7, stress 5, diet Average, smoker No → `No`, alcohol No → `Low`, skin type as predicted).',
     params['target-column'] ? `Target: \`${params['target-column']}\`.` : 'No target column: the target is empty (a table for inference and drift, not for training).',
-    ...(mappedLines.length ? ['', '| mapped value | rows |', '|---|---|', ...mappedLines] : []),
-  ].join('\n');
+  ]);
+}
+
+function total(counts: Readonly<Record<string, number>>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/** Outputs and summary shared by both modes: what was left out is warned about and counted. */
+function fusionResult(
+  ctx: Pick<StageContext, 'logger'>,
+  outRel: string,
+  result: { rows: number; encoded: number; rejected: Record<string, number>; mapped: Record<string, number> },
+  leftOutWhat: string,
+  headline: string[],
+): StageResult {
+  const rejected = total(result.rejected);
+  if (rejected) ctx.logger.warn(`${rejected} ${leftOutWhat} left out of features.csv: ${JSON.stringify(result.rejected)}`);
+  const mappedLines = Object.entries(result.mapped).map(([k, n]) => `| \`${k}\` | ${n} |`);
+  const summary = [...headline, ...(mappedLines.length ? ['', '| mapped value | rows |', '|---|---|', ...mappedLines] : [])].join('\n');
   return {
     outputs: {
       'fusion-dir': outRel,
