@@ -11,31 +11,12 @@ import { prepareDataStage } from '../../pipeline/data/prepare-data.ts';
 import { RAW_COLUMNS } from '../../pipeline/data/fusion/schema.ts';
 import { assignSplits, crossSplitNearPairs, crossSplitPairs, nearDuplicateGroups, nearDuplicatePairs, splitOf } from '../../pipeline/data/prepare/split.ts';
 import { RecordingLogger } from '../support/logger.ts';
+import { picture } from '../support/pictures.ts';
 
 const CLASSES = ['Acne', 'Blackheads', 'Dark-Spots', 'Dry-Skin', 'Englarged-Pores', 'Eyebags', 'Oily-Skin', 'Skin-Redness', 'Whiteheads', 'Wrinkles'];
 const W = 80;
 const H = 60;
 
-/** A smooth, seeded RGB picture (distinct seeds → distinct perceptual hashes). */
-function picture(w: number, h: number, seed: number): Buffer {
-  let s = seed * 2654435761 + 1;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const waves = Array.from({ length: 9 }, () => [rnd() * 6, rnd() * 6, rnd() * 6.28, 40 + rnd() * 80]);
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < 3; c++) {
-        let v = 128;
-        for (let k = c * 3; k < c * 3 + 3; k++) {
-          const [fx, fy, ph, amp] = waves[k]!;
-          v += amp! * 0.5 * Math.sin(((fx! * x) / w) * 6.28 + ((fy! * y) / h) * 6.28 + ph!);
-        }
-        buf[(y * w + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  }
-  return buf;
-}
 const raw = (seed: number, w = W, h = H) => sharp(picture(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
 const SKIN = ['Dry', 'Normal', 'Oily'];
 
