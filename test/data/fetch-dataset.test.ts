@@ -13,6 +13,7 @@ import { createFetchDatasetStage, fetchDatasetParams, fetchDatasetStage, type Fe
 import { readDatasetManifest, verifyDatasetManifest } from '../../pipeline/data/layout/index.ts';
 import { startKaggleStandIn, type KaggleStandIn } from '../support/kaggle/stand-in.ts';
 import { RecordingLogger } from '../support/logger.ts';
+import { makeTar } from '../support/archives.ts';
 
 const TOKEN = 'kgat_stage_test_token_4f9a1c';
 const seams = { policy: { allowInsecureLoopback: true }, sleep: async () => {} };
@@ -237,28 +238,14 @@ describe('fetch-dataset: url source', () => {
   });
 
   function classesTar(): Buffer {
-    // A ustar archive of class-per-folder images: Dry/1.jpg, Oily/2.jpg (+ incompressible padding).
-    const entries: [string, Buffer][] = [['Dry/1.jpg', Buffer.from('dry')], ['Oily/2.jpg', Buffer.from('oily')], ['Oily/3.jpg', createHash('sha512').update('x').digest()]];
-    const blocks: Buffer[] = [];
-    for (const [name, body] of entries) {
-      const h = Buffer.alloc(512);
-      h.write(name, 0);
-      h.write('0000644\0', 100);
-      h.write('0000000\0', 108);
-      h.write('0000000\0', 116);
-      h.write(body.length.toString(8).padStart(11, '0') + '\0', 124);
-      h.write('00000000000\0', 136);
-      h.write('        ', 148);
-      h.write('0', 156);
-      h.write('ustar\0', 257);
-      h.write('00', 263);
-      let sum = 0;
-      for (const b of h) sum += b;
-      h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-      blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-    }
-    blocks.push(Buffer.alloc(1024));
-    return gzipSync(Buffer.concat(blocks));
+    // A tar.gz of class-per-folder images: Dry/1.jpg, Oily/2.jpg (+ incompressible padding).
+    return gzipSync(
+      makeTar([
+        { name: 'Dry/1.jpg', body: 'dry' },
+        { name: 'Oily/2.jpg', body: 'oily' },
+        { name: 'Oily/3.jpg', body: createHash('sha512').update('x').digest() },
+      ]),
+    );
   }
 
   it('follows a redirect, resumes after a drop, verifies the pinned sha256 and extracts', async () => {
