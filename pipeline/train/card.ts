@@ -36,7 +36,9 @@ export type CardPreprocessing =
       categories: Record<string, { levels: string[]; dropped: string }>;
       categoryMap: Record<string, Record<string, string>>;
     }
-  | { type: 'numeric'; description?: string; target: string; missing?: string };
+  | { type: 'numeric'; description?: string; target: string; missing?: string }
+  | { type: 'image'; description?: string; size: number; resize: 'fill' | 'letterbox'; padValue?: number; mean: number[]; std: number[] }
+  | { type: 'trainer-defined'; description?: string };
 
 export interface ModelCard {
   format: typeof MODEL_CARD_FORMAT;
@@ -47,15 +49,28 @@ export interface ModelCard {
   classes: CardClass[];
   input: { name: string; dtype: 'float32' | 'uint8'; shape: (number | string)[]; features: string[] };
   preprocessing: CardPreprocessing;
-  output: { label: TensorSpec; probabilities: TensorSpec };
+  /** Classifiers: probabilities (and label for tabular ones); detectors: detections in the YOLOv8 layout [N, 4 + classes, anchors]. */
+  output: { label?: TensorSpec; probabilities?: TensorSpec; detections?: TensorSpec };
   trainer: { name: 'gbdt' | 'head' | 'command'; objective?: string; params: Record<string, number | string | boolean | null>; rounds?: number; bestIteration?: number };
   trainingData: { path: string; sha256: string; files: number; trainRows: number; valRows: number };
   code: { commit: string | null };
   training: { startedAt: string; seconds: number; executionProvider: string };
-  metrics: { validation: { rows: number; accuracy: number; logLoss: number; baselineAccuracy: number } };
+  metrics: {
+    validation?: { rows: number; accuracy?: number; logLoss?: number; baselineAccuracy?: number; f1Macro?: number; map50?: number; map50_95?: number };
+    reported?: Record<string, number>;
+  };
+  /** Head trainer: the frozen feature extractor merged into model.onnx. */
+  extractor?: { kind: 'builtin' | 'backbone'; description?: string; backbone?: string; backboneSha256?: string; output: string; channels: number; stride: number };
   featureImportance: { feature: string; gain: number; cover: number; splits?: number; gainShare?: number }[];
   onnx: { file: string; sha256: string; bytes: number; maxAbsDiffVsTrainer?: number };
 }
+
+/** The card the gbdt trainer writes: tabular preprocessing, label + probabilities, validation accuracy and log loss. */
+export type TabularModelCard = ModelCard & {
+  preprocessing: Extract<CardPreprocessing, { target: string }>;
+  output: { label: TensorSpec; probabilities: TensorSpec };
+  metrics: { validation: { rows: number; accuracy: number; logLoss: number; baselineAccuracy: number } };
+};
 
 /** The shipped JSON Schema of a model card. */
 export const modelCardSchema: Readonly<Record<string, unknown>> = schema;
@@ -105,7 +120,7 @@ function fmt(x: number, digits = 4): string {
 }
 
 /** Markdown for a person: metrics beside the majority-class baseline, and the top features by gain. */
-export function cardSummary(card: ModelCard, outRel: string): string {
+export function cardSummary(card: TabularModelCard, outRel: string): string {
   const v = card.metrics.validation;
   const lines = [
     `### Trained \`${card.model}\` (${card.trainer.name}) → \`${outRel}/model.onnx\``,

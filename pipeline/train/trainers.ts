@@ -22,7 +22,7 @@ import {
   VOCABULARIES,
   type CategoryMap,
 } from '../data/fusion/schema.ts';
-import { writeModelCard, MODEL_CARD_FILE, type CardClass, type CardPreprocessing, type ModelCard } from './card.ts';
+import { writeModelCard, MODEL_CARD_FILE, type CardClass, type TabularModelCard } from './card.ts';
 import {
   GBDT_ONNX_INPUT,
   GBDT_ONNX_LABEL,
@@ -244,7 +244,7 @@ export async function readFusionTable(
 }
 
 /** The card's preprocessing block for the fusion one-hot encoding. */
-export function fusionPreprocessing(target: string, categoryMap: Record<string, Record<string, string>>): CardPreprocessing {
+export function fusionPreprocessing(target: string, categoryMap: Record<string, Record<string, string>>): TabularModelCard['preprocessing'] {
   return {
     type: 'fusion-one-hot',
     description: 'Numeric columns as they are, then one-hot blocks `<column>_<level>` for every level but the first (dropped) one, in this order',
@@ -317,7 +317,7 @@ export interface FitTabularOptions {
   outDir: string;
   /** Out dir as shown in messages. */
   outDisplay: string;
-  preprocessing: CardPreprocessing;
+  preprocessing: TabularModelCard['preprocessing'];
   trainingData: { path: string; sha256: string; files: number };
   commit: string | null;
   now: () => Date;
@@ -328,7 +328,7 @@ export interface FitTabularOptions {
 export interface FitTabularResult {
   model: GbdtModel;
   saved: SavedGbdt;
-  card: ModelCard;
+  card: TabularModelCard;
   cardPath: string;
 }
 
@@ -436,7 +436,7 @@ export async function fitTabularGbdt(o: FitTabularOptions): Promise<FitTabularRe
   const majority = trainCounts.indexOf(Math.max(...trainCounts));
   const baselineCorrect = yVal.reduce((n, k) => n + (k === majority ? 1 : 0), 0);
 
-  const card: ModelCard = {
+  const card: TabularModelCard = {
     format: 'skintwin-model-card',
     version: 1,
     model: o.model,

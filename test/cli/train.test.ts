@@ -6,7 +6,7 @@ import { main } from '../../pipeline/cli/main.ts';
 import { predictCommand } from '../../pipeline/cli/commands/predict.ts';
 import { trainCommand } from '../../pipeline/cli/commands/train.ts';
 import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
-import { modelCardProblems, type ModelCard } from '../../pipeline/train/card.ts';
+import { modelCardProblems, type TabularModelCard } from '../../pipeline/train/card.ts';
 import { parseGbdtModel, predictProba } from '../../pipeline/train/gbdt/index.ts';
 import { readNumericTable } from '../../pipeline/train/trainers.ts';
 import { fusionRows } from '../train/stage-fixtures.ts';
@@ -56,7 +56,7 @@ describe('skintwin train gbdt + predict', () => {
     expect((await readdir(join(base, 'models/iris'))).sort()).toEqual(['model-card.json', 'model.json', 'model.onnx']);
     // No staging folder left next to the model.
     expect(await readdir(join(base, 'models'))).toEqual(['iris']);
-    const card = JSON.parse(await readFile(join(base, 'models/iris/model-card.json'), 'utf8')) as ModelCard;
+    const card = JSON.parse(await readFile(join(base, 'models/iris/model-card.json'), 'utf8')) as TabularModelCard;
     expect(modelCardProblems(card)).toEqual([]);
     expect(card.model).toBe('iris');
     expect(card.classes.map((c) => c.name)).toEqual(['setosa', 'versicolor', 'virginica']);
@@ -102,7 +102,7 @@ describe('skintwin train gbdt + predict', () => {
     expect(t.stderr).not.toContain('error');
     expect(t.code).toBe(0);
     expect(t.stdout).toContain('majority-class baseline');
-    const card = JSON.parse(await readFile(join(base, 'cc/model-card.json'), 'utf8')) as ModelCard;
+    const card = JSON.parse(await readFile(join(base, 'cc/model-card.json'), 'utf8')) as TabularModelCard;
     expect(card.input.features).toEqual([...FEATURES]);
     expect(card.preprocessing.type).toBe('fusion-one-hot');
     expect(card.classes.map((c) => c.id)).toEqual([3, 17, 42]);

@@ -7,7 +7,7 @@ import { parseParams } from '../../pipeline/core/params.ts';
 import type { StageContext } from '../../pipeline/core/stage.ts';
 import { DEFAULT_SETTINGS, loadPipeline, repro } from '../../pipeline/engine/index.ts';
 import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
-import { modelCardProblems, type ModelCard } from '../../pipeline/train/card.ts';
+import { modelCardProblems, type TabularModelCard } from '../../pipeline/train/card.ts';
 import { parseGbdtModel, predictProba } from '../../pipeline/train/gbdt/index.ts';
 import { trainStage } from '../../pipeline/train/stage.ts';
 import { fitTabularGbdt, onnxMaxAbsDiff, ONNX_TOLERANCE, readNumericTable } from '../../pipeline/train/trainers.ts';
@@ -83,7 +83,7 @@ describe('train stage, gbdt trainer', () => {
     expect(report.ok).toBe(true);
     expect(stage.action).toBe('ran');
     const dir = join(root, OUT);
-    const card = JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')) as ModelCard;
+    const card = JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')) as TabularModelCard;
     expect(modelCardProblems(card)).toEqual([]);
     const onnx = await readFile(join(dir, 'model.onnx'));
     expect(card.onnx.sha256).toBe(sha256(onnx));

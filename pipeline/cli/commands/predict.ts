@@ -57,6 +57,10 @@ export const predictCommand: CliCommand = {
       throw new DataError('model-card.json does not belong to this model.onnx (sha256 differs): retrain or copy both files together', { file: modelArg });
     }
 
+    const probabilities = card.output.probabilities;
+    if (!('target' in card.preprocessing) || !probabilities) {
+      throw new ConfigurationError(`the card's preprocessing is \`${card.preprocessing.type}\`: \`predict\` needs a tabular card (fusion-one-hot or numeric) with a probabilities output`, { file: modelArg });
+    }
     const dataPath = resolve(ctx.io.cwd, data);
     const target = card.preprocessing.target;
     const signal = ctx.io.signal;
@@ -97,8 +101,8 @@ export const predictCommand: CliCommand = {
         } catch (error) {
           throw new DataError(`onnxruntime rejected the input (${n} rows × ${F} features, from the card): ${(error as Error).message}`, { file: modelArg });
         }
-        const p = result[card.output.probabilities.name]?.data as Float32Array | undefined;
-        if (!p || p.length !== n * C) throw new DataError(`model output \`${card.output.probabilities.name}\` is not ${n} × ${C} probabilities`, { file: modelArg });
+        const p = result[probabilities.name]?.data as Float32Array | undefined;
+        if (!p || p.length !== n * C) throw new DataError(`model output \`${probabilities.name}\` is not ${n} × ${C} probabilities`, { file: modelArg });
         for (let r = 0; r < n; r++) {
           const probs: Record<string, number> = {};
           for (let k = 0; k < C; k++) probs[names[k]!] = p[r * C + k]!;
