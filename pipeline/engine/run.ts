@@ -4,7 +4,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConfigurationError, errorMessage, InterruptedError, NotImplementedError } from '../core/errors.ts';
 import { exists, move, sha256 } from '../core/fs.ts';
@@ -16,6 +16,7 @@ import { CodeVersions, findCodeRoot } from './code-version.ts';
 import { hashTree, StatCache, subtreeHash, type TreeHash } from './hash.ts';
 import { normalisePath, overlaps, within } from './load.ts';
 import { canonicalJson, lockPathFor, paramsHash, readLock, writeLock, type LockEntry, type LockFile } from './lock.ts';
+import { acquireProcessLock, PROCESS_LOCK_FILE } from './process-lock.ts';
 import type {
   EngineOptions,
   Pipeline,
@@ -460,6 +461,24 @@ export async function repro(p: Pipeline, opts: RunOptions): Promise<ReproReport>
     return { ok: true, dryRun: true, stages: order.map((n) => results.get(n)!) };
   }
 
+  const lockFile = join(resolve(p.root, p.settings.cacheDir), PROCESS_LOCK_FILE);
+  const release = await acquireProcessLock(lockFile, relative(p.root, lockFile));
+  try {
+    return await reproLocked(p, opts, engine, order, selected, force);
+  } finally {
+    await release();
+  }
+}
+
+async function reproLocked(
+  p: Pipeline,
+  opts: RunOptions,
+  engine: Engine,
+  order: readonly string[],
+  selected: ReadonlySet<string>,
+  force: boolean,
+): Promise<ReproReport> {
+  const results = new Map<string, StageRun>();
   await engine.cache.sweepTemp();
   const jobs = Math.max(1, opts.jobs ?? p.settings.jobs);
   const prefix = jobs > 1 && order.length > 1;

@@ -70,6 +70,21 @@ describe('repro', () => {
     expect(await w.read('pipeline/pipeline.lock')).toBe(lock);
   });
 
+  it('refuses a second repro in the same checkout while one runs, and runs once it is over', async () => {
+    const w = await setup(`stages:\n  hold:\n    kind: wait\n    outs: [out.txt]\n`);
+    const controller = new AbortController();
+    const started = new Promise<void>((resolve) => {
+      hooks.started = () => resolve();
+    });
+    const first = repro(await load(w), { logger: new RecordingLogger(), codeRoot: w.codeRoot, signal: controller.signal });
+    await started;
+    await expect(repro(await load(w), { logger: new RecordingLogger(), codeRoot: w.codeRoot })).rejects.toThrow(/already running/);
+    controller.abort();
+    await expect(first).rejects.toMatchObject({ name: 'InterruptedError' });
+    // Released on the way out, even after an interruption.
+    expect(await w.has('.skintwin/cache/repro.pid')).toBe(false);
+  });
+
   it('re-runs only the stages whose dep changed', async () => {
     const w = await setup();
     await reproIn(w);
