@@ -23,6 +23,8 @@ export interface FeatureExtractor {
   imageSize: number;
   /** Highest ai.onnx opset the nodes need. */
   opset: number;
+  /** Other operator domains the nodes use (a backbone's custom domains), with their versions. */
+  domains?: { domain: string; version: number }[];
   /** What the card records about it. */
   record: NonNullable<ModelCard['extractor']>;
 }
