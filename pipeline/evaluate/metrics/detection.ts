@@ -1,0 +1,206 @@
+// Detection metrics, COCO style: per-class AP at IoU 0.5 and averaged over 0.50:0.05:0.95 with
+// 101-point interpolated precision, mAP over the classes that have ground truth, and micro
+// precision / recall / F1 at the original operating confidence (0.1) with IoU 0.5 matching.
+
+import { DataError } from '../../core/errors.ts';
+import type { DetectionClassScores, DetectionMetrics } from '../types.ts';
+
+export type Box = [number, number, number, number];
+
+/** One image: ground-truth and predicted boxes in pixels, [x1, y1, x2, y2]; classes by index. */
+export interface DetectionSample {
+  id: string;
+  gt: { cls: number; box: Box }[];
+  pred: { cls: number; conf: number; box: Box }[];
+  slice?: Record<string, string>;
+}
+
+/** The original system's operating confidence. */
+export const DEFAULT_CONFIDENCE = 0.1;
+/** 0.50, 0.55, …, 0.95. */
+export const IOU_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, i) => (50 + 5 * i) / 100);
+const RECALL_POINTS = 101;
+
+export function iou(a: Box, b: Box): number {
+  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (iw <= 0 || ih <= 0) return 0;
+  const inter = iw * ih;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** A class's predictions, best first, each with its IoU against every ground truth of its image and class. */
+interface ClassDetections {
+  conf: Float64Array;
+  /** Per prediction: [gt index within the image's boxes of this class, IoU] pairs with IoU > 0. */
+  overlaps: Float64Array[];
+  /** Per prediction: the image key of its ground-truth group. */
+  image: Int32Array;
+  /** Ground-truth boxes per image (for this class). */
+  gtPerImage: Map<number, number>;
+  nGt: number;
+}
+
+/**
+ * Greedy matching in confidence order: each prediction takes the unmatched ground truth of its
+ * image and class with the highest IoU ≥ `threshold`. Returns 1 for a true positive, 0 otherwise.
+ */
+function match(d: ClassDetections, threshold: number, upTo = d.conf.length): Uint8Array {
+  const tp = new Uint8Array(upTo);
+  const taken = new Map<number, Uint8Array>();
+  for (let i = 0; i < upTo; i++) {
+    const pairs = d.overlaps[i]!;
+    if (!pairs.length) continue;
+    const img = d.image[i]!;
+    let used = taken.get(img);
+    if (!used) taken.set(img, (used = new Uint8Array(d.gtPerImage.get(img) ?? 0)));
+    let best = -1;
+    let bestIou = threshold;
+    for (let j = 0; j < pairs.length; j += 2) {
+      const g = pairs[j]!;
+      const v = pairs[j + 1]!;
+      if (v >= bestIou && !used[g] && (best === -1 || v > bestIou)) {
+        best = g;
+        bestIou = v;
+      }
+    }
+    if (best !== -1) {
+      used[best] = 1;
+      tp[i] = 1;
+    }
+  }
+  return tp;
+}
+
+/** COCO's 101-point interpolated precision from a ranked list of true/false positives. */
+export function interpolatedPrecision(tp: ArrayLike<number>, nGt: number): number[] {
+  const m = tp.length;
+  const precision = new Float64Array(m);
+  const recall = new Float64Array(m);
+  let cum = 0;
+  for (let i = 0; i < m; i++) {
+    cum += tp[i]!;
+    precision[i] = cum / (i + 1);
+    recall[i] = nGt > 0 ? cum / nGt : 0;
+  }
+  // Envelope: precision at a recall is the best precision at any higher recall.
+  for (let i = m - 2; i >= 0; i--) if (precision[i + 1]! > precision[i]!) precision[i] = precision[i + 1]!;
+  const out: number[] = [];
+  let i = 0;
+  for (let p = 0; p < RECALL_POINTS; p++) {
+    const r = p / (RECALL_POINTS - 1);
+    while (i < m && recall[i]! < r - 1e-12) i++;
+    out.push(i < m ? precision[i]! : 0);
+  }
+  return out;
+}
+
+const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+function validBox(box: unknown): box is Box {
+  return Array.isArray(box) && box.length === 4 && box.every((v) => typeof v === 'number' && Number.isFinite(v)) && box[2] >= box[0] && box[3] >= box[1];
+}
+
+function collect(samples: readonly DetectionSample[], C: number): ClassDetections[] {
+  const perClass: { conf: number[]; image: number[]; overlaps: Float64Array[]; gtPerImage: Map<number, number>; nGt: number }[] = [];
+  for (let k = 0; k < C; k++) perClass.push({ conf: [], image: [], overlaps: [], gtPerImage: new Map(), nGt: 0 });
+  samples.forEach((s, img) => {
+    const gtByClass = new Map<number, Box[]>();
+    for (const g of s.gt) {
+      if (!(g.cls >= 0 && g.cls < C) || !validBox(g.box)) throw new DataError(`image \`${s.id}\`: ground-truth box ${JSON.stringify(g)} has an unknown class or is not [x1, y1, x2, y2]`);
+      let list = gtByClass.get(g.cls);
+      if (!list) gtByClass.set(g.cls, (list = []));
+      list.push(g.box);
+    }
+    for (const [k, list] of gtByClass) {
+      perClass[k]!.gtPerImage.set(img, list.length);
+      perClass[k]!.nGt += list.length;
+    }
+    for (const p of s.pred) {
+      if (!(p.cls >= 0 && p.cls < C) || !validBox(p.box) || !Number.isFinite(p.conf)) throw new DataError(`image \`${s.id}\`: predicted box ${JSON.stringify(p)} has an unknown class, a bad confidence or is not [x1, y1, x2, y2]`);
+      const gts = gtByClass.get(p.cls) ?? [];
+      const pairs: number[] = [];
+      gts.forEach((g, j) => {
+        const v = iou(p.box, g);
+        if (v > 0) pairs.push(j, v);
+      });
+      const c = perClass[p.cls]!;
+      c.conf.push(p.conf);
+      c.image.push(img);
+      c.overlaps.push(Float64Array.from(pairs));
+    }
+  });
+  return perClass.map((c) => {
+    // Best first; equal confidences keep image then box order (a stable sort), as COCO's mergesort.
+    const order = Array.from(c.conf.keys()).sort((a, b) => c.conf[b]! - c.conf[a]! || a - b);
+    return {
+      conf: Float64Array.from(order, (i) => c.conf[i]!),
+      image: Int32Array.from(order, (i) => c.image[i]!),
+      overlaps: order.map((i) => c.overlaps[i]!),
+      gtPerImage: c.gtPerImage,
+      nGt: c.nGt,
+    };
+  });
+}
+
+/** Every figure of DetectionMetrics from images with their boxes. */
+export function scoreDetections(samples: readonly DetectionSample[], classes: readonly string[], o: { confidence?: number } = {}): DetectionMetrics {
+  const confidence = o.confidence ?? DEFAULT_CONFIDENCE;
+  const C = classes.length;
+  if (C === 0) throw new DataError('no classes to score');
+  if (samples.length === 0) throw new DataError('no images to score (empty test split)');
+  const detections = collect(samples, C);
+  const perClass: Record<string, DetectionClassScores> = {};
+  const prCurves: Record<string, number[]> = {};
+  const ap50s: number[] = [];
+  const ap5095s: number[] = [];
+  let tpAll = 0;
+  let predAll = 0;
+  let gtAll = 0;
+  for (let k = 0; k < C; k++) {
+    const d = detections[k]!;
+    let ap50 = 0;
+    let ap5095 = 0;
+    if (d.nGt > 0) {
+      const aps = IOU_THRESHOLDS.map((t, i) => {
+        const curve = interpolatedPrecision(match(d, t), d.nGt);
+        if (i === 0) prCurves[classes[k]!] = curve;
+        return mean(curve);
+      });
+      ap50 = aps[0]!;
+      ap5095 = mean(aps);
+      ap50s.push(ap50);
+      ap5095s.push(ap5095);
+    }
+    // The operating point: predictions at or above the confidence, in the same ranked order.
+    let kept = 0;
+    while (kept < d.conf.length && d.conf[kept]! >= confidence) kept++;
+    const tp = match(d, 0.5, kept).reduce((a, b) => a + b, 0);
+    tpAll += tp;
+    predAll += kept;
+    gtAll += d.nGt;
+    perClass[classes[k]!] = {
+      ap50,
+      ap50_95: ap5095,
+      precision: kept ? tp / kept : 0,
+      recall: d.nGt ? tp / d.nGt : 0,
+      f1: kept + d.nGt ? (2 * tp) / (kept + d.nGt) : 0,
+      support: d.nGt,
+      predictions: d.conf.length,
+    };
+  }
+  return {
+    task: 'detection',
+    n: samples.length,
+    classes: [...classes],
+    map50: mean(ap50s),
+    map50_95: mean(ap5095s),
+    precision: predAll ? tpAll / predAll : 0,
+    recall: gtAll ? tpAll / gtAll : 0,
+    f1: predAll + gtAll ? (2 * tpAll) / (predAll + gtAll) : 0,
+    confidence,
+    per_class: perClass,
+    pr_curves: prCurves,
+  };
+}
