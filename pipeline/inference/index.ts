@@ -1,6 +1,8 @@
-// The shared inference layer: model loading and the original chain's output handling, used by
+// The shared inference layer: the engine that runs every model, the original chain and their output handling, used by
 // build-fusion-data (derived), evaluation and serving.
 
 export * from './session.ts';
 export * from './detector.ts';
 export * from './skin-type.ts';
+export * from './engine.ts';
+export * from './chain.ts';

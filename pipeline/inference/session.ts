@@ -29,6 +29,8 @@ export interface LoadModelOptions {
   logger: Logger;
   /** Whether to try CUDA under `auto` (default: `cudaAvailable()`). */
   cudaProbe?: () => Promise<boolean>;
+  /** Where `inputs` come from (e.g. the model card's path), named in a mismatch message. */
+  expectedBy?: string;
 }
 
 export interface LoadedModel {
@@ -135,7 +137,7 @@ export async function loadModel(o: LoadModelOptions): Promise<LoadedModel> {
   }
 }
 
-function describeShape(shape: readonly (number | string | null)[]): string {
+export function describeShape(shape: readonly (number | string | null)[]): string {
   return `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
 }
 
@@ -165,8 +167,8 @@ function checkInputs(session: InferenceSession, o: LoadModelOptions): string[] {
         want.shape.every((d, i) => d === null || typeof shape[i] !== 'number' || shape[i] === d));
     if (!fits) {
       throw new ConfigurationError(
-        `model ${o.display}: input \`${m.name}\` has shape ${describeShape(shape)}, expected ${describeShape(want.shape)}`,
-        { file: o.display, hint: 'is this the right model for this param?' },
+        `model ${o.display}: input \`${m.name}\` has shape ${describeShape(shape)}, expected ${describeShape(want.shape)}${o.expectedBy ? ` by ${o.expectedBy}` : ''}`,
+        { file: o.display, hint: o.expectedBy ? 'the card does not describe this model' : 'is this the right model for this param?' },
       );
     }
     return m.name;

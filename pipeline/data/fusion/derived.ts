@@ -2,16 +2,15 @@
 // join their scores with user fields (or the original's defaults), exactly as the original
 // inference chain built the context-correction model's input.
 
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { ConfigurationError, DataError } from '../../core/errors.ts';
+import { DataError } from '../../core/errors.ts';
 import { sha256File, writeJsonAtomic } from '../../core/fs.ts';
 import type { Logger } from '../../core/logger.ts';
 import { nearest } from '../../core/suggest.ts';
-import { detectorClassScores, splitDetectorBatch, type DetectorOutput } from '../../inference/detector.ts';
-import { fixedBatch, fixedImageSize, loadModel, type LoadedModel, type ProviderChoice } from '../../inference/session.ts';
-import { skinTypeBatch, skinTypeLabel } from '../../inference/skin-type.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../images/preprocess.ts';
+import { detectorClassScores } from '../../inference/detector.ts';
+import { imageSpec, openModel, runModelsOnImages, type EngineOptions, type ModelOutput, type OpenedModel } from '../../inference/engine.ts';
+import type { ProviderChoice } from '../../inference/session.ts';
+import { skinTypeLabel, skinTypeProbabilities } from '../../inference/skin-type.ts';
 import { detectLayout } from '../layout/detect.ts';
 import { isImage, listFiles } from '../layout/walk.ts';
 import { csvCell, LineWriter, readCsv } from './csv.ts';
@@ -178,23 +177,14 @@ export interface DerivedFusionResult {
   provider: 'cpu' | 'cuda';
 }
 
-const DETECTOR_CLASSES = 10;
-const DEFAULT_DETECTOR_SIZE = 640;
-const DEFAULT_SKIN_TYPE_SIZE = 224;
 const RAW_INDEX: ReadonlyMap<string, number> = new Map(RAW_COLUMNS.map((c, i) => [c, i]));
-
-interface Batch {
-  items: DatasetImage[];
-  /** Per item: decoded, or the reason it could not be. */
-  failed: (string | undefined)[];
-  detector: Float32Array;
-  skinType: Float32Array;
-}
 
 /**
  * Build fusion.csv, features.csv and schema.json (plus images.csv: the image of each row) from
- * a dataset's images. Batches are decoded while the previous one runs through the models, so
- * at most two batches of tensors are in memory.
+ * a dataset's images. Both models run through the inference engine: each image is read once,
+ * batches are decoded while the previous one runs through the models, so a few batches of
+ * tensors at most are in memory. A model without a model card runs as the original's detector
+ * or skin-type model.
  */
 export async function buildDerivedFusion(o: DerivedFusionOptions): Promise<DerivedFusionResult> {
   const images = await listDatasetImages(o.datasetDir, o.datasetDisplay, o.signal);
@@ -212,122 +202,62 @@ export async function buildDerivedFusion(o: DerivedFusionOptions): Promise<Deriv
       seen.set(image.id, image.file);
     }
   }
-  const detector = await loadModel({
-    path: o.detector.path,
-    display: o.detector.display,
-    inputs: [{ shape: [null, 3, null, null] }],
+  const engine: EngineOptions = {
     logger: o.logger,
     ...(o.provider ? { provider: o.provider } : {}),
     ...(o.threads ? { threads: o.threads } : {}),
-  });
-  let skinType: LoadedModel | undefined;
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
+  const detector = await openModel(o.detector.path, o.detector.display, { ...engine, role: 'detector' });
+  let skinType: OpenedModel | undefined;
   try {
-    skinType = await loadModel({
-      path: o.skinType.path,
-      display: o.skinType.display,
-      inputs: [{ shape: [null, 3, null, null] }],
-      logger: o.logger,
-      ...(o.provider ? { provider: o.provider } : {}),
-      ...(o.threads ? { threads: o.threads } : {}),
-    });
-    return await run(o, images, userRows, detector, skinType);
+    skinType = await openModel(o.skinType.path, o.skinType.display, { ...engine, role: 'skin-type' });
+    return await run(o, engine, images, userRows, detector, skinType);
   } finally {
-    await detector.session.release();
-    await skinType?.session.release();
+    await detector.close();
+    await skinType?.close();
   }
 }
 
 async function run(
   o: DerivedFusionOptions,
+  engine: EngineOptions,
   images: DatasetImage[],
   userRows: Map<string, UserRow> | undefined,
-  detector: LoadedModel,
-  skinType: LoadedModel,
+  detector: OpenedModel,
+  skinType: OpenedModel,
 ): Promise<DerivedFusionResult> {
-  const detSize = fixedImageSize(detector) ?? DEFAULT_DETECTOR_SIZE;
-  const skSize = fixedImageSize(skinType) ?? DEFAULT_SKIN_TYPE_SIZE;
-  const detPlane = 3 * detSize * detSize;
-  const skPlane = 3 * skSize * skSize;
-  const batchSize = Math.max(1, o.batchSize);
-  const concurrency = Math.max(1, o.decodeConcurrency ?? 2);
-  const zeros = [0, 0, 0] as const;
-  const ones = [1, 1, 1] as const;
-
-  const prepare = async (items: DatasetImage[]): Promise<Batch> => {
-    const batch: Batch = {
-      items,
-      failed: items.map(() => undefined),
-      detector: new Float32Array(items.length * detPlane),
-      skinType: new Float32Array(items.length * skPlane),
-    };
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < items.length; i = next++) {
-        o.signal?.throwIfAborted();
-        const item = items[i]!;
-        try {
-          const bytes = await readFile(join(o.datasetDir, item.file));
-          // The detector sees pixels / 255 on a 114-gray letterbox; the classifier a stretched,
-          // ImageNet-normalised square (the original's two preprocessing paths).
-          const det = await preprocessImage(bytes, { size: detSize, resize: 'letterbox' });
-          normalizeToCHW(det.pixels, detSize, detSize, zeros, ones, batch.detector, i * detPlane);
-          const sk = await preprocessImage(bytes, { size: skSize, resize: 'fill' }, { width: det.width, height: det.height });
-          normalizeToCHW(sk.pixels, skSize, skSize, IMAGENET_MEAN, IMAGENET_STD, batch.skinType, i * skPlane);
-        } catch (error) {
-          if ((error as Error).name === 'AbortError' || o.signal?.aborted) throw error;
-          batch.failed[i] = (error as Error).message.split('\n')[0];
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-    return batch;
-  };
-
+  const detSize = imageSpec(detector).size;
+  const skSize = imageSpec(skinType).size;
   const raw = await LineWriter.open(join(o.outDir, 'fusion.csv'));
   const encodedOut = await LineWriter.open(join(o.outDir, 'features.csv'));
   const index = await LineWriter.open(join(o.outDir, 'images.csv'));
   const result: DerivedFusionResult = {
-    rows: 0, encoded: 0, rejected: {}, mapped: {}, images: images.length, defaulted: 0, unmatched: 0, provider: detector.provider,
+    rows: 0, encoded: 0, rejected: {}, mapped: {}, images: images.length, defaulted: 0, unmatched: 0, provider: detector.loaded.provider,
   };
   const usedIds = new Set<string>();
   const progress = o.logger.progress('images through the models', images.length, 'images');
   let warned = 0;
-  let pending: Promise<Batch> | undefined;
   try {
     await raw.write(RAW_COLUMNS.join(','));
     await encodedOut.write([...FEATURES, TARGET_COLUMN].join(','));
     await index.write('id,file');
-    let start = 0;
-    const take = (): Promise<Batch> | undefined => {
-      if (start >= images.length) return undefined;
-      const items = images.slice(start, start + batchSize);
-      start += items.length;
-      const p = prepare(items);
-      p.catch(() => undefined); // awaited below; keeps a failure during inference from going unhandled
-      return p;
-    };
-    pending = take();
-    while (pending) {
-      const batch = await pending;
-      pending = take(); // decode the next batch while this one runs through the models
-      const ok = batch.items.map((_, i) => i).filter((i) => batch.failed[i] === undefined);
-      for (const i of batch.items.keys()) {
-        const reason = batch.failed[i];
-        if (reason === undefined) continue;
+    const files = images.map((image) => ({ ...image, path: join(o.datasetDir, image.file) }));
+    const results = runModelsOnImages([detector, skinType], files, {
+      ...engine,
+      batchSize: Math.max(1, o.batchSize),
+      ...(o.decodeConcurrency ? { decodeConcurrency: o.decodeConcurrency } : {}),
+      onUnreadable: (item, reason) => {
         result.rejected['unreadable-image'] = (result.rejected['unreadable-image'] ?? 0) + 1;
-        if (warned++ < 5) o.logger.warn(`${o.datasetDisplay}/${batch.items[i]!.file}: left out, cannot be decoded: ${reason}`);
-      }
-      if (ok.length) {
-        const det = await runDetector(detector, compact(batch.detector, ok, detPlane), ok.length, detSize);
-        const sk = await runSkinType(skinType, compact(batch.skinType, ok, skPlane), ok.length, skSize);
-        for (let k = 0; k < ok.length; k++) {
-          const item = batch.items[ok[k]!]!;
-          const tr = detectorClassScores(det[k]!, o.confidence);
-          const skp = sk[k]!;
-          await writeRow(item, tr, skp);
-        }
-      }
-      progress.tick(batch.items.length);
+        if (warned++ < 5) o.logger.warn(`${o.datasetDisplay}/${item.file}: left out, cannot be decoded: ${reason}`);
+        progress.tick();
+      },
+    });
+    for await (const r of results) {
+      const [det, sk] = r.outputs as [ModelOutput, ModelOutput];
+      const tr = detectorClassScores({ data: det.output, channels: det.dims[0]!, anchors: det.dims[1]! }, o.confidence);
+      await writeRow(r.item, tr, skinTypeProbabilities(sk.output));
+      progress.tick();
     }
   } finally {
     progress.done();
@@ -401,68 +331,4 @@ async function run(
     await encodedOut.write([...features, o.targetColumn ? String(row.target) : ''].join(','));
     result.encoded++;
   }
-}
-
-/** The rows of `data` (each `plane` long) at `keep`, contiguous; `data` itself when all are kept. */
-function compact(data: Float32Array, keep: readonly number[], plane: number): Float32Array {
-  if (keep.length * plane === data.length) return data;
-  const out = new Float32Array(keep.length * plane);
-  keep.forEach((i, k) => out.set(data.subarray(i * plane, (i + 1) * plane), k * plane));
-  return out;
-}
-
-/**
- * Run a model over `count` images (NCHW, float32) and return its first output per chunk. A model
- * with a fixed batch size gets padded chunks of that size; `count` is how many rows are real.
- */
-async function inferBatch(model: LoadedModel, input: Float32Array, count: number, size: number): Promise<{ data: Float32Array; dims: readonly number[]; count: number }[]> {
-  const plane = 3 * size * size;
-  const fixed = fixedBatch(model);
-  const step = fixed ?? count;
-  const out: { data: Float32Array; dims: readonly number[]; count: number }[] = [];
-  for (let start = 0; start < count; start += step) {
-    const m = Math.min(step, count - start);
-    const n = fixed ?? m;
-    let chunk = start === 0 && m * plane === input.length && n === m ? input : input.slice(start * plane, (start + m) * plane);
-    if (n > m) {
-      const padded = new Float32Array(n * plane);
-      padded.set(chunk);
-      chunk = padded;
-    }
-    const results = await model.session.run({ [model.inputNames[0]!]: model.tensor(chunk, [n, 3, size, size]) });
-    const name = model.outputNames[0]!;
-    const t = results[name]!;
-    if (t.type !== 'float32') throw new ConfigurationError(`model ${model.display}: output \`${name}\` is ${t.type}, expected float32`, { file: model.display });
-    if (t.dims[0] !== n) throw new ConfigurationError(`model ${model.display}: output \`${name}\` has batch ${t.dims[0]} for ${n} image(s)`, { file: model.display });
-    out.push({ data: t.data as Float32Array, dims: t.dims, count: m });
-  }
-  return out;
-}
-
-async function runDetector(model: LoadedModel, input: Float32Array, count: number, size: number): Promise<DetectorOutput[]> {
-  const out: DetectorOutput[] = [];
-  for (const r of await inferBatch(model, input, count, size)) {
-    if (r.dims.length !== 3 || r.dims[1] !== 4 + DETECTOR_CLASSES) {
-      throw new ConfigurationError(
-        `model ${model.display}: detector output has shape [${r.dims.join(', ')}], expected [batch, ${4 + DETECTOR_CLASSES}, boxes] (cx, cy, w, h and ${DETECTOR_CLASSES} class scores, YOLOv8 layout)`,
-        { file: model.display, field: 'detector-model' },
-      );
-    }
-    out.push(...splitDetectorBatch(r.data, r.dims).slice(0, r.count));
-  }
-  return out;
-}
-
-async function runSkinType(model: LoadedModel, input: Float32Array, count: number, size: number): Promise<Float64Array[]> {
-  const out: Float64Array[] = [];
-  for (const r of await inferBatch(model, input, count, size)) {
-    if (r.dims.length !== 2 || r.dims[1] !== 3) {
-      throw new ConfigurationError(`model ${model.display}: skin-type output has shape [${r.dims.join(', ')}], expected [batch, 3] (Dry, Normal, Oily)`, {
-        file: model.display,
-        field: 'skin-type-model',
-      });
-    }
-    out.push(...skinTypeBatch(r.data, r.dims).slice(0, r.count));
-  }
-  return out;
 }

@@ -1,0 +1,669 @@
+// The one way to run a model of the project: open it with its model card (sha256 verified, inputs
+// and outputs checked against the card), then run it over prepared splits, image files (decoded
+// with sharp while the previous batch runs through onnxruntime) or tabular feature rows.
+
+import { availableParallelism } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ConfigurationError, DataError } from '../core/errors.ts';
+import { sha256File } from '../core/fs.ts';
+import type { Logger } from '../core/logger.ts';
+import { LETTERBOX_PAD_VALUE, type LetterboxGeometry } from '../data/images/letterbox.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../data/images/preprocess.ts';
+import { loadSharp } from '../data/images/sharp.ts';
+import type { ImageTensorFile } from '../data/images/tensor-file.ts';
+import { MODEL_CARD_FILE, readModelCard, type ModelCard, type TensorSpec } from '../train/card.ts';
+import { DEFAULT_CONFIDENCE, decodeDetections, splitDetectorBatch, type Detection } from './detector.ts';
+import { describeShape, fixedBatch, fixedImageSize, loadModel, type ExpectedInput, type LoadedModel, type ProviderChoice } from './session.ts';
+import { isProbabilities, softmax } from './skin-type.ts';
+
+export interface EngineOptions {
+  provider?: ProviderChoice;
+  /** onnxruntime intra-op threads; default `defaultThreads()`. */
+  threads?: number;
+  /** Images (or rows) per model run; default `defaultBatchSize()`. */
+  batchSize?: number;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+export interface OpenedModel {
+  card: ModelCard;
+  loaded: LoadedModel;
+  path: string;
+  display: string;
+  /** The card's path as shown in messages; null when the model has none and `role` defaults stand in. */
+  cardDisplay: string | null;
+  close(): Promise<void>;
+}
+
+/**
+ * What a model without a card is taken to be (a bare YOLO or EfficientNet export given to
+ * build-fusion-data): the original system's detector or skin-type classifier and preprocessing.
+ */
+export type ModelRole = 'detector' | 'skin-type';
+
+export const DETECTOR_CLASS_NAMES = [
+  'Acne', 'Blackheads', 'Dark-Spots', 'Dry-Skin', 'Englarged-Pores', 'Eyebags', 'Oily-Skin', 'Skin-Redness', 'Whiteheads', 'Wrinkles',
+] as const;
+export const SKIN_TYPE_CLASS_NAMES = ['Dry', 'Normal', 'Oily'] as const;
+const DEFAULT_DETECTOR_SIZE = 640;
+const DEFAULT_CLASSIFIER_SIZE = 224;
+/** Input tensors of one batch stay under this (a 640² float image is 4.9 MB). */
+const BATCH_BYTES = 64 << 20;
+const DEFAULT_IMAGE_BATCH = 16;
+const DEFAULT_ROW_BATCH = 8192;
+
+/**
+ * onnxruntime intra-op threads: every core the process may use. Measured on 2 cores with
+ * decoding overlapped (bench/evaluate.bench.ts): one thread fewer than the cores starves
+ * inference more than the decoders gain, because idle ORT threads sleep rather than spin.
+ */
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+/** The image model's preprocessing: from its card, else the task's conventions (as prepare-data writes them). */
+export interface ImageSpec {
+  size: number;
+  resize: 'fill' | 'letterbox';
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+function isImageModel(card: ModelCard): boolean {
+  return card.task === 'image-classification' || card.task === 'object-detection';
+}
+
+/** Preprocessing of an image model; a tabular model is a ConfigurationError naming it. */
+export function imageSpec(m: OpenedModel): ImageSpec {
+  const { card } = m;
+  if (!isImageModel(card)) {
+    throw new ConfigurationError(`model ${m.display} is a ${card.task} model: it takes feature rows, not images`, { file: m.display });
+  }
+  const p = card.preprocessing;
+  if (p.type === 'image') return { size: p.size, resize: p.resize, mean: p.mean, std: p.std };
+  const declared = card.input.shape[2];
+  const size = typeof declared === 'number' ? declared : fixedImageSize(m.loaded) ?? (card.task === 'object-detection' ? DEFAULT_DETECTOR_SIZE : DEFAULT_CLASSIFIER_SIZE);
+  return card.task === 'object-detection'
+    ? { size, resize: 'letterbox', mean: [0, 0, 0], std: [1, 1, 1] }
+    : { size, resize: 'fill', mean: IMAGENET_MEAN, std: IMAGENET_STD };
+}
+
+/** A card for a model that has none, from the original system's conventions for its role. */
+function roleCard(role: ModelRole, loaded: LoadedModel, sha256: string, bytes: number): ModelCard {
+  const detector = role === 'detector';
+  const size = fixedImageSize(loaded) ?? (detector ? DEFAULT_DETECTOR_SIZE : DEFAULT_CLASSIFIER_SIZE);
+  const names: readonly string[] = detector ? DETECTOR_CLASS_NAMES : SKIN_TYPE_CLASS_NAMES;
+  return {
+    format: 'skintwin-model-card',
+    version: 1,
+    model: role,
+    task: detector ? 'object-detection' : 'image-classification',
+    createdAt: new Date(0).toISOString(),
+    classes: names.map((name, index) => ({ index, id: index, name })),
+    input: { name: loaded.inputNames[0]!, dtype: 'float32', shape: ['N', 3, size, size], features: [] },
+    preprocessing: detector
+      ? { type: 'image', description: 'the original detector: letterbox, gray 114, pixels / 255', size, resize: 'letterbox', padValue: LETTERBOX_PAD_VALUE, mean: [0, 0, 0], std: [1, 1, 1] }
+      : { type: 'image', description: 'the original skin-type model: stretched, ImageNet mean/std', size, resize: 'fill', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
+    output: detector
+      ? { detections: { name: loaded.outputNames[0]!, dtype: 'float32', shape: ['N', 4 + names.length, 'anchors'] } }
+      : { probabilities: { name: loaded.outputNames[0]!, dtype: 'float32', shape: ['N', names.length] } },
+    trainer: { name: 'command', params: {} },
+    trainingData: { path: '', sha256: '', files: 0, trainRows: 0, valRows: 0 },
+    code: { commit: null },
+    training: { startedAt: new Date(0).toISOString(), seconds: 0, executionProvider: 'unknown' },
+    metrics: {},
+    featureImportance: [],
+    onnx: { file: 'model.onnx', sha256, bytes },
+  };
+}
+
+/** The input the card promises: image models NCHW float32, tabular ones [N, features]. */
+function expectedInput(card: ModelCard, cardDisplay: string): ExpectedInput {
+  const shape = card.input.shape.map((d) => (typeof d === 'number' ? d : null));
+  if (card.input.dtype !== 'float32') {
+    throw new ConfigurationError(`model card says input \`${card.input.name}\` is ${card.input.dtype}; the engine feeds float32`, { file: cardDisplay, field: 'input.dtype' });
+  }
+  if (isImageModel(card)) {
+    if (shape.length !== 4 || (shape[1] !== null && shape[1] !== 3)) {
+      throw new ConfigurationError(`model card gives image input shape ${describeShape(card.input.shape)}, expected [N, 3, H, W]`, { file: cardDisplay, field: 'input.shape' });
+    }
+    const p = card.preprocessing;
+    if (p.type === 'image' && ((shape[2] !== null && shape[2] !== p.size) || (shape[3] !== null && shape[3] !== p.size))) {
+      throw new ConfigurationError(`model card gives input shape ${describeShape(card.input.shape)} but preprocessing size ${p.size}`, { file: cardDisplay, field: 'preprocessing.size' });
+    }
+    if (p.type === 'image' && p.padValue !== undefined && p.padValue !== LETTERBOX_PAD_VALUE) {
+      throw new ConfigurationError(`model card asks for letterbox pad value ${p.padValue}; preprocessing pads with ${LETTERBOX_PAD_VALUE}`, { file: cardDisplay, field: 'preprocessing.padValue' });
+    }
+  } else if (shape.length !== 2 || (shape[1] !== null && shape[1] !== card.input.features.length)) {
+    throw new ConfigurationError(`model card gives input shape ${describeShape(card.input.shape)} for ${card.input.features.length} features`, { file: cardDisplay, field: 'input.shape' });
+  }
+  return { name: card.input.name, shape };
+}
+
+/** The output the engine reads: probabilities of a classifier, detections of a detector. */
+function mainOutput(card: ModelCard): TensorSpec | undefined {
+  return card.task === 'object-detection' ? card.output.detections : card.output.probabilities;
+}
+
+/** Every output the card names exists in the model, with a compatible shape. */
+function checkOutputs(m: LoadedModel, card: ModelCard, cardDisplay: string): void {
+  const meta = m.session.outputMetadata;
+  const declared = meta.map((v) => `${v.name} ${v.isTensor ? describeShape(v.shape) : '(not a tensor)'}`).join(', ');
+  if (!mainOutput(card)) {
+    throw new ConfigurationError(`model card of a ${card.task} model names no \`${card.task === 'object-detection' ? 'detections' : 'probabilities'}\` output`, {
+      file: cardDisplay,
+      field: 'output',
+    });
+  }
+  for (const spec of Object.values(card.output)) {
+    if (!spec) continue;
+    const v = meta.find((x) => x.name === spec.name);
+    if (!v) throw new ConfigurationError(`model ${m.display} has no output \`${spec.name}\` (named by ${cardDisplay}); its outputs: ${declared}`, { file: m.display });
+    if (!v.isTensor) continue;
+    const fits =
+      v.shape.length === 0 ||
+      (v.shape.length === spec.shape.length && spec.shape.every((d, i) => typeof d !== 'number' || typeof v.shape[i] !== 'number' || v.shape[i] === d));
+    if (v.type !== spec.dtype || !fits) {
+      throw new ConfigurationError(
+        `model ${m.display}: output \`${spec.name}\` is ${v.type} ${describeShape(v.shape)}, ${cardDisplay} says ${spec.dtype} ${describeShape(spec.shape)}`,
+        { file: m.display, hint: 'the card does not describe this model' },
+      );
+    }
+  }
+}
+
+/**
+ * Open a model: its card (next to the file) is read and checked, the ONNX file's sha256 must be
+ * the card's, and the model's inputs and outputs must be what the card says. A model without a
+ * card is accepted only with `role`, and then runs with the original system's conventions.
+ */
+export async function openModel(onnxPath: string, display: string, o: EngineOptions & { role?: ModelRole }): Promise<OpenedModel> {
+  const cardPath = join(dirname(onnxPath), MODEL_CARD_FILE);
+  const cardDisplay = join(dirname(display), MODEL_CARD_FILE);
+  let card: ModelCard | undefined;
+  const hasCard = await readFile(cardPath).then(() => true, () => false);
+  if (hasCard || !o.role) card = await readModelCard(onnxPath, display);
+  const sha256 = await sha256File(onnxPath).catch((error: Error) => {
+    throw new DataError(`model not found or unreadable: ${error.message}`, { file: display });
+  });
+  if (card && card.onnx.sha256 !== sha256) {
+    throw new DataError(`sha256 ${sha256} does not match ${cardDisplay} (${card.onnx.sha256}): the model file was replaced or the card belongs to another model`, {
+      file: display,
+    });
+  }
+  if (card) {
+    if (o.role === 'detector' && card.task !== 'object-detection') {
+      throw new ConfigurationError(`model ${display} is a ${card.task} model (${cardDisplay}), expected an object-detection model`, { file: display });
+    }
+    if (o.role === 'skin-type' && card.task !== 'image-classification') {
+      throw new ConfigurationError(`model ${display} is a ${card.task} model (${cardDisplay}), expected an image-classification model`, { file: display });
+    }
+  }
+  const loaded = await loadModel({
+    path: onnxPath,
+    display,
+    inputs: [card ? expectedInput(card, cardDisplay) : { shape: [null, 3, null, null] }],
+    logger: o.logger,
+    threads: o.threads ?? defaultThreads(),
+    ...(card ? { expectedBy: cardDisplay } : {}),
+    ...(o.provider ? { provider: o.provider } : {}),
+  });
+  try {
+    if (card) checkOutputs(loaded, card, cardDisplay);
+    else {
+      const { size } = await import('node:fs/promises').then((fs) => fs.stat(onnxPath));
+      card = roleCard(o.role!, loaded, sha256, size);
+      o.logger.info(`${display}: no ${MODEL_CARD_FILE}; run as the original ${o.role} (${card.preprocessing.type === 'image' ? `${card.preprocessing.resize} ${card.preprocessing.size}` : ''})`);
+    }
+  } catch (error) {
+    await loaded.session.release();
+    throw error;
+  }
+  const opened: OpenedModel = {
+    card,
+    loaded,
+    path: onnxPath,
+    display,
+    cardDisplay: hasCard ? cardDisplay : null,
+    close: () => loaded.session.release(),
+  };
+  return opened;
+}
+
+/** Images per run: a model's fixed batch, else `wanted` (default 16) capped so inputs stay under 64 MB. */
+export function defaultBatchSize(models: readonly OpenedModel[], wanted?: number): number {
+  const fixed = models.map((m) => fixedBatch(m.loaded)).find((b) => b !== undefined);
+  if (wanted === undefined && fixed !== undefined) return fixed;
+  const bytes = models.reduce((s, m) => (isImageModel(m.card) ? s + 12 * imageSpec(m).size ** 2 : s), 0);
+  const cap = bytes > 0 ? Math.max(1, Math.floor(BATCH_BYTES / bytes)) : Infinity;
+  return Math.max(1, Math.min(wanted ?? DEFAULT_IMAGE_BATCH, cap));
+}
+
+function outputName(m: OpenedModel): string {
+  return mainOutput(m.card)?.name ?? m.loaded.outputNames[0]!;
+}
+
+/**
+ * Run a model over `count` rows of `input` (each `rowDims` long) and return its main output for
+ * those rows. A model with a fixed batch size gets chunks of that size, the last one padded.
+ */
+export async function inferRows(m: OpenedModel, input: Float32Array, count: number, rowDims: readonly number[]): Promise<{ data: Float32Array; dims: number[] }> {
+  const rowSize = rowDims.reduce((a, b) => a * b, 1);
+  if (input.length < count * rowSize) throw new RangeError(`${input.length} values for ${count} rows of ${rowSize}`);
+  const fixed = fixedBatch(m.loaded);
+  const step = fixed ?? count;
+  const name = outputName(m);
+  let out: Float32Array | undefined;
+  let outRow = 0;
+  let dims: number[] = [];
+  for (let start = 0; start < count; start += step) {
+    const real = Math.min(step, count - start);
+    const n = fixed ?? real;
+    let chunk = input.subarray(start * rowSize, (start + real) * rowSize);
+    if (n > real) {
+      const padded = new Float32Array(n * rowSize);
+      padded.set(chunk);
+      chunk = padded;
+    }
+    const results = await m.loaded.session.run({ [m.loaded.inputNames[0]!]: m.loaded.tensor(chunk, [n, ...rowDims]) }, [name]);
+    const t = results[name]!;
+    if (t.type !== 'float32') throw new ConfigurationError(`model ${m.display}: output \`${name}\` is ${t.type}, expected float32`, { file: m.display });
+    if (t.dims[0] !== n) throw new ConfigurationError(`model ${m.display}: output \`${name}\` has batch ${t.dims[0]} for ${n} input(s)`, { file: m.display });
+    const data = t.data as Float32Array;
+    if (!out) {
+      outRow = data.length / n;
+      dims = [count, ...t.dims.slice(1)];
+      // One run over everything: hand back onnxruntime's own array.
+      if (n === count) return { data, dims };
+      out = new Float32Array(count * outRow);
+    }
+    out.set(data.subarray(0, real * outRow), start * outRow);
+  }
+  return { data: out ?? new Float32Array(0), dims: out ? dims : [0] };
+}
+
+/** A classifier's output must be [batch, classes]; a detector's the YOLOv8 layout [batch, 4 + classes, boxes]. */
+function checkOutputDims(m: OpenedModel, dims: readonly number[]): void {
+  const nc = m.card.classes.length;
+  if (m.card.task === 'object-detection') {
+    if (dims.length !== 3 || dims[1] !== 4 + nc) {
+      throw new ConfigurationError(
+        `model ${m.display}: detector output has shape [${dims.join(', ')}], expected [batch, ${4 + nc}, boxes] (cx, cy, w, h and ${nc} class scores, YOLOv8 layout)`,
+        { file: m.display },
+      );
+    }
+  } else if (dims.length !== 2 || dims[1] !== nc) {
+    throw new ConfigurationError(
+      `model ${m.display}: classifier output has shape [${dims.join(', ')}], expected [batch, ${nc}] (${m.card.classes.map((c) => c.name).join(', ')})`,
+      { file: m.display },
+    );
+  }
+}
+
+/** Rows of `[n, C]` scores as probabilities in place: kept when they already are, else softmax (logits). */
+export function toProbabilities(data: Float32Array, n: number, c: number): Float32Array {
+  for (let r = 0; r < n; r++) {
+    const row = data.subarray(r * c, r * c + c);
+    if (!isProbabilities(row)) row.set(softmax(row));
+  }
+  return data;
+}
+
+/** The split was prepared the way the model's card preprocesses, else a ConfigurationError naming both. */
+function checkPrepared(m: OpenedModel, file: ImageTensorFile): void {
+  const spec = imageSpec(m);
+  const [, h, w] = file.meta.shape;
+  const what = `prepared split \`${file.meta.split}\``;
+  if (h !== spec.size || w !== spec.size) {
+    throw new ConfigurationError(`${what} holds ${w}×${h} images; model ${m.display} takes ${spec.size}×${spec.size}`, { file: m.display });
+  }
+  if (m.card.preprocessing.type !== 'image') return; // trainer-defined: the trainer read this very format
+  const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) < 1e-6);
+  if (file.meta.resize !== spec.resize || !same(file.meta.mean, spec.mean) || !same(file.meta.std, spec.std)) {
+    throw new ConfigurationError(
+      `${what} is ${file.meta.resize}, mean [${file.meta.mean.join(', ')}], std [${file.meta.std.join(', ')}]; model ${m.display} expects ${spec.resize}, mean [${spec.mean.join(', ')}], std [${spec.std.join(', ')}]`,
+      { file: m.display },
+    );
+  }
+}
+
+/** Batches of a prepared split, the next one read while the current one runs through the model. */
+async function* preparedBatches(m: OpenedModel, file: ImageTensorFile, o: EngineOptions & { rows?: readonly number[] }) {
+  const it = file.batches(o.batchSize ?? defaultBatchSize([m]), o.rows);
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      o.signal?.throwIfAborted();
+      next = it.next();
+      next.catch(() => undefined); // awaited on the next turn
+      const [, h, w] = file.meta.shape;
+      const out = await inferRows(m, r.value.data, r.value.rows.length, [3, h, w]);
+      checkOutputDims(m, out.dims);
+      yield { batch: r.value, out };
+    }
+  } finally {
+    await it.return(undefined);
+  }
+}
+
+/** Image classifier over a prepared split (no decoding) → probabilities n × C (row-major, card class order). */
+export async function classifyPrepared(m: OpenedModel, file: ImageTensorFile, o: EngineOptions & { rows?: readonly number[] }): Promise<Float32Array> {
+  if (m.card.task !== 'image-classification') throw new ConfigurationError(`model ${m.display} is a ${m.card.task} model, not an image classifier`, { file: m.display });
+  checkPrepared(m, file);
+  const n = o.rows?.length ?? file.meta.count;
+  const c = m.card.classes.length;
+  const probs = new Float32Array(n * c);
+  let at = 0;
+  for await (const { batch, out } of preparedBatches(m, file, o)) {
+    probs.set(toProbabilities(out.data, batch.rows.length, c), at * c);
+    at += batch.rows.length;
+  }
+  return probs;
+}
+
+/** Detector over a prepared split → per row its detections in ORIGINAL image pixels (the item's scale/pad/width/height). */
+export async function detectPrepared(
+  m: OpenedModel,
+  file: ImageTensorFile,
+  o: EngineOptions & { confidence?: number; iou?: number; rows?: readonly number[] },
+): Promise<Detection[][]> {
+  if (m.card.task !== 'object-detection') throw new ConfigurationError(`model ${m.display} is a ${m.card.task} model, not a detector`, { file: m.display });
+  checkPrepared(m, file);
+  const result: Detection[][] = [];
+  for await (const { batch, out } of preparedBatches(m, file, o)) {
+    splitDetectorBatch(out.data, out.dims).forEach((view, k) => {
+      const item = batch.items[k]!;
+      result.push(
+        decodeDetections(view, {
+          confidence: o.confidence ?? DEFAULT_CONFIDENCE,
+          ...(o.iou !== undefined ? { iou: o.iou } : {}),
+          mapping: { scale: item.scale, pad: item.pad },
+          width: item.width,
+          height: item.height,
+        }),
+      );
+    });
+  }
+  return result;
+}
+
+/** Tabular model over a float32 feature matrix (card feature order) → probabilities n × C. */
+export async function classifyRows(m: OpenedModel, x: Float32Array, nRows: number, o: EngineOptions): Promise<Float32Array> {
+  if (isImageModel(m.card)) throw new ConfigurationError(`model ${m.display} is an ${m.card.task} model: it takes images, not feature rows`, { file: m.display });
+  const f = m.card.input.features.length;
+  if (x.length !== nRows * f) throw new RangeError(`${x.length} values for ${nRows} rows of ${f} features (${m.display})`);
+  const c = m.card.classes.length;
+  const probs = new Float32Array(nRows * c);
+  const step = o.batchSize ?? DEFAULT_ROW_BATCH;
+  for (let start = 0; start < nRows; start += step) {
+    o.signal?.throwIfAborted();
+    const n = Math.min(step, nRows - start);
+    const out = await inferRows(m, x.subarray(start * f, (start + n) * f), n, [f]);
+    checkOutputDims(m, out.dims);
+    probs.set(toProbabilities(out.data, n, c), start * c);
+  }
+  return probs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image files: decoding overlapped with inference.
+
+export interface ImageFile {
+  id: string;
+  path: string;
+}
+
+export interface ModelOutput {
+  /** This image's slice of the model's main output (a copy). */
+  output: Float32Array;
+  /** Its shape without the batch dimension: [classes], or [4 + classes, boxes]. */
+  dims: number[];
+  /** Resize geometry of this model's input (letterbox scale and pad, or the stretch). */
+  geometry: LetterboxGeometry;
+}
+
+export interface ImagesResult<T extends ImageFile> {
+  item: T;
+  /** Original (EXIF-oriented) size. */
+  width: number;
+  height: number;
+  /** One per model, in the order given. */
+  outputs: ModelOutput[];
+}
+
+export interface ImageRunOptions<T extends ImageFile = ImageFile> extends EngineOptions {
+  /** Images decoded at once (libuv threads; default: the cores). */
+  decodeConcurrency?: number;
+  /** Batches decoded ahead of the one being inferred (default 2). */
+  ahead?: number;
+  /**
+   * An image that cannot be read or decoded: without this, a DataError naming the file; with it,
+   * the image is left out and reported here, in input order.
+   */
+  onUnreadable?: (item: T, reason: string) => void;
+}
+
+interface Slot<T> {
+  item: T;
+  failed?: string;
+  width: number;
+  height: number;
+  geometries: LetterboxGeometry[];
+}
+
+interface PendingBatch<T> {
+  slots: Slot<T>[];
+  /** Per model: capacity × plane floats. */
+  inputs: Float32Array[];
+  /** Slots claimed but not decoded yet. */
+  decoding: number;
+  /** No more slots will be added. */
+  closed: boolean;
+}
+
+function toIterator<T>(items: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in items ? (items as AsyncIterable<T>)[Symbol.asyncIterator]() : (items as Iterable<T>)[Symbol.iterator]();
+}
+
+/**
+ * Decode images into batches of normalised tensors (one tensor per spec), in input order.
+ * `concurrency` images are decoded at once on libuv's threads, at most `ahead` batches beyond
+ * the one the consumer holds: decoding batch k+1 overlaps whatever the consumer does with batch k,
+ * and memory stays bounded by (ahead + 1) batches.
+ */
+export async function* decodedBatches<T extends ImageFile>(
+  specs: readonly ImageSpec[],
+  files: AsyncIterable<T> | Iterable<T>,
+  o: { batchSize: number; concurrency: number; ahead: number; signal?: AbortSignal },
+): AsyncGenerator<PendingBatch<T>> {
+  await loadSharp({ threads: 1 }); // parallelism comes from images in flight, not threads per image
+  const it = toIterator(files);
+  const batches = new Map<number, PendingBatch<T>>();
+  let created = 0;
+  let consumed = 0;
+  let sourceDone = false;
+  let stop = false;
+  let failure: { error: unknown } | undefined;
+  let waiters: (() => void)[] = [];
+  const changed = (): Promise<void> => new Promise((r) => waiters.push(r));
+  const wake = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const planes = specs.map((s) => 3 * s.size * s.size);
+  const open = (): PendingBatch<T> | undefined => {
+    const b = batches.get(created - 1);
+    return b && !b.closed ? b : undefined;
+  };
+  let claiming: Promise<unknown> = Promise.resolve();
+
+  // One claim at a time: items are taken from the source in order and given their batch slot.
+  const claimNext = (): Promise<{ batch: PendingBatch<T>; index: number } | undefined> => {
+    const claim = claiming.then(async () => {
+      for (;;) {
+        if (stop || sourceDone || failure) return undefined;
+        const target = open() ? created - 1 : created;
+        if (target < consumed + o.ahead) break;
+        await changed();
+      }
+      const r = await it.next();
+      if (r.done) {
+        sourceDone = true;
+        const b = open();
+        if (b) b.closed = true;
+        wake();
+        return undefined;
+      }
+      let batch = open();
+      if (!batch) {
+        batch = { slots: [], inputs: planes.map((p) => new Float32Array(o.batchSize * p)), decoding: 0, closed: false };
+        batches.set(created++, batch);
+      }
+      const index = batch.slots.length;
+      batch.slots.push({ item: r.value, width: 0, height: 0, geometries: [] });
+      batch.decoding++;
+      if (batch.slots.length === o.batchSize) batch.closed = true;
+      return { batch, index };
+    });
+    claiming = claim.catch(() => undefined);
+    return claim;
+  };
+
+  const decode = async (batch: PendingBatch<T>, index: number): Promise<void> => {
+    const slot = batch.slots[index]!;
+    try {
+      const bytes = await readFile(slot.item.path);
+      const byResize = new Map<string, Awaited<ReturnType<typeof preprocessImage>>>();
+      let known: { width: number; height: number } | undefined;
+      for (const [j, spec] of specs.entries()) {
+        const key = `${spec.resize}:${spec.size}`;
+        let image = byResize.get(key);
+        if (!image) {
+          image = await preprocessImage(bytes, { size: spec.size, resize: spec.resize }, known);
+          byResize.set(key, image);
+          known = { width: image.width, height: image.height };
+        }
+        normalizeToCHW(image.pixels, spec.size, spec.size, spec.mean, spec.std, batch.inputs[j]!, index * planes[j]!);
+        slot.geometries[j] = image.geometry;
+        slot.width = image.width;
+        slot.height = image.height;
+      }
+    } catch (error) {
+      if (o.signal?.aborted) throw error;
+      slot.failed = (error as Error).message.split('\n')[0]!;
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    try {
+      for (;;) {
+        o.signal?.throwIfAborted();
+        const claim = await claimNext();
+        if (!claim) return;
+        await decode(claim.batch, claim.index);
+        claim.batch.decoding--;
+        wake();
+      }
+    } catch (error) {
+      failure ??= { error };
+      wake();
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, o.concurrency) }, worker);
+  try {
+    for (let k = 0; ; k++) {
+      for (;;) {
+        if (failure) throw failure.error;
+        o.signal?.throwIfAborted();
+        const b = batches.get(k);
+        if (b && b.closed && b.decoding === 0) break;
+        if (!b && sourceDone) return;
+        await changed();
+      }
+      const batch = batches.get(k)!;
+      batches.delete(k);
+      consumed = k + 1;
+      wake();
+      yield batch;
+    }
+  } finally {
+    stop = true;
+    wake();
+    await Promise.allSettled(workers);
+    if (!sourceDone) await it.return?.();
+  }
+}
+
+/** The rows of `data` (each `plane` long) at `keep`, contiguous. */
+function compact(data: Float32Array, keep: readonly number[], plane: number): Float32Array {
+  if (keep.every((i, k) => i === k)) return data.subarray(0, keep.length * plane);
+  const out = new Float32Array(keep.length * plane);
+  keep.forEach((i, k) => out.set(data.subarray(i * plane, (i + 1) * plane), k * plane));
+  return out;
+}
+
+/**
+ * Several image models over the same image files (read once, resized once per distinct
+ * geometry): per image, each model's raw output. Results come in input order.
+ */
+export async function* runModelsOnImages<T extends ImageFile>(
+  models: readonly OpenedModel[],
+  files: AsyncIterable<T> | Iterable<T>,
+  o: ImageRunOptions<T>,
+): AsyncGenerator<ImagesResult<T>> {
+  const specs = models.map(imageSpec);
+  const batchSize = o.batchSize ?? defaultBatchSize(models);
+  const decoded = decodedBatches(specs, files, {
+    batchSize,
+    concurrency: o.decodeConcurrency ?? availableParallelism(),
+    ahead: o.ahead ?? 2,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  for await (const batch of decoded) {
+    const ok: number[] = [];
+    batch.slots.forEach((s, i) => {
+      if (s.failed === undefined) return void ok.push(i);
+      if (!o.onUnreadable) throw new DataError(`cannot decode image: ${s.failed}`, { file: s.item.path });
+    });
+    const outputs: { data: Float32Array; dims: number[]; row: number }[] = [];
+    if (ok.length) {
+      for (const [j, m] of models.entries()) {
+        const plane = 3 * specs[j]!.size ** 2;
+        const out = await inferRows(m, compact(batch.inputs[j]!, ok, plane), ok.length, [3, specs[j]!.size, specs[j]!.size]);
+        checkOutputDims(m, out.dims);
+        outputs.push({ ...out, row: out.data.length / ok.length });
+      }
+    }
+    let k = 0;
+    for (const s of batch.slots) {
+      if (s.failed !== undefined) {
+        o.onUnreadable!(s.item, s.failed);
+        continue;
+      }
+      const at = k++;
+      yield {
+        item: s.item,
+        width: s.width,
+        height: s.height,
+        outputs: outputs.map((out, j) => ({ output: out.data.slice(at * out.row, (at + 1) * out.row), dims: out.dims.slice(1), geometry: s.geometries[j]! })),
+      };
+    }
+  }
+}
+
+/** Image files on disk (JPEG/PNG) → per image the raw model output, decoding overlapped with inference (bounded queue). */
+export async function* runOnImages(
+  m: OpenedModel,
+  files: AsyncIterable<ImageFile> | Iterable<ImageFile>,
+  o: ImageRunOptions,
+): AsyncGenerator<{ id: string; output: Float32Array; dims: number[]; width: number; height: number; geometry: LetterboxGeometry }> {
+  for await (const r of runModelsOnImages([m], files, o)) {
+    const out = r.outputs[0]!;
+    yield { id: r.item.id, output: out.output, dims: out.dims, width: r.width, height: r.height, geometry: out.geometry };
+  }
+}
