@@ -1,0 +1,490 @@
+// The detection head's arithmetic: per-cell 1×1-conv layers on standardised extractor features, the
+// YOLO-style box decoding, target assignment, the loss with its gradient, Adam, and the same head as
+// ONNX nodes whose `output0` is the Ultralytics YOLOv8 layout [N, 4 + classes, cells].
+
+import { floatTensor, int64Tensor, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
+import { Rng } from '../../data/synthetic/rng.ts';
+
+/** One 1×1 convolution over cells: `out[k, p] = b[k] + Σ_c w[k, c] · in[c, p]`, optionally ReLU'd. */
+export interface HeadLayer {
+  inputs: number;
+  outputs: number;
+  /** [outputs, inputs], row-major. */
+  w: Float32Array;
+  b: Float32Array;
+  relu: boolean;
+}
+
+/** Everything the head's forward pass and its ONNX export need. */
+export interface DetectionHead {
+  classes: number;
+  channels: number;
+  /** Feature-map cells per side. */
+  height: number;
+  width: number;
+  /** Input pixels per cell. */
+  stride: number;
+  /** Box size at the middle of the size range, in input pixels: w = (2σ(t))² · anchor. */
+  anchor: [number, number];
+  /** Per-channel standardisation of the features: (x − mean) · invStd. */
+  mean: Float32Array;
+  invStd: Float32Array;
+  layers: HeadLayer[];
+}
+
+/** Rows of the raw head output before decoding: tx, ty, tw, th, then one logit per class. */
+export const BOX_ROWS = 4;
+
+/** Weight of the box (GIoU) term against the class term, both per positive cell. */
+export const BOX_LOSS_WEIGHT = 5;
+
+/** Prior probability the class logits start at (focal-loss paper's initialisation). */
+const PRIOR = 0.01;
+
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/** log(1 + e^x) without overflow. */
+function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/** New head with seeded weights: He-normal hidden layers, small last layer, class biases at the prior. */
+export function initHead(
+  shape: { classes: number; channels: number; height: number; width: number; stride: number; anchor: [number, number]; mean: Float32Array; invStd: Float32Array },
+  hidden: number | null,
+  seed: number,
+): DetectionHead {
+  const rng = new Rng(seed, 0xde7ec7);
+  const rows = BOX_ROWS + shape.classes;
+  const layer = (inputs: number, outputs: number, std: number, relu: boolean): HeadLayer => {
+    const w = new Float32Array(outputs * inputs);
+    for (let i = 0; i < w.length; i++) w[i] = rng.normal() * std;
+    return { inputs, outputs, w, b: new Float32Array(outputs), relu };
+  };
+  const layers: HeadLayer[] = [];
+  if (hidden !== null) layers.push(layer(shape.channels, hidden, Math.sqrt(2 / shape.channels), true));
+  const last = layer(hidden ?? shape.channels, rows, 0.01, false);
+  last.b.fill(-Math.log((1 - PRIOR) / PRIOR), BOX_ROWS);
+  layers.push(last);
+  return { ...shape, layers };
+}
+
+export function cloneHead(h: DetectionHead): DetectionHead {
+  return { ...h, layers: h.layers.map((l) => ({ ...l, w: l.w.slice(), b: l.b.slice() })) };
+}
+
+/** Standardise a feature map in place with the head's per-channel mean and 1/std. */
+export function standardize(data: Float32Array, n: number, h: DetectionHead): void {
+  const P = h.height * h.width;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < h.channels; c++) {
+      const m = h.mean[c]!;
+      const s = h.invStd[c]!;
+      const base = (i * h.channels + c) * P;
+      for (let p = 0; p < P; p++) data[base + p] = Math.fround(data[base + p]! - m) * s;
+    }
+  }
+}
+
+/** Per-channel mean and 1/std over all images and cells (std 0 → 1, so a constant channel is just centred). */
+export function channelStats(data: Float32Array, n: number, channels: number, cells: number): { mean: Float32Array; invStd: Float32Array } {
+  const mean = new Float32Array(channels);
+  const invStd = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    let sq = 0;
+    for (let i = 0; i < n; i++) {
+      const base = (i * channels + c) * cells;
+      for (let p = 0; p < cells; p++) {
+        const v = data[base + p]!;
+        sum += v;
+        sq += v * v;
+      }
+    }
+    const count = n * cells;
+    const m = sum / count;
+    const variance = Math.max(0, sq / count - m * m);
+    mean[c] = m;
+    invStd[c] = variance > 1e-12 ? 1 / Math.sqrt(variance) : 1;
+  }
+  return { mean, invStd };
+}
+
+/** Scratch buffers of one image's forward pass: each layer's output, [outputs, cells]. */
+export type Activations = Float64Array[];
+
+export function allocActivations(h: DetectionHead): Activations {
+  const P = h.height * h.width;
+  return h.layers.map((l) => new Float64Array(l.outputs * P));
+}
+
+/** Raw head output of one image (standardised features `x` at `offset`, [channels, cells]) into `acts`. */
+export function forwardRaw(h: DetectionHead, x: Float32Array, offset: number, acts: Activations): Float64Array {
+  const P = h.height * h.width;
+  let input: ArrayLike<number> = x;
+  let inOff = offset;
+  for (let li = 0; li < h.layers.length; li++) {
+    const l = h.layers[li]!;
+    const out = acts[li]!;
+    for (let k = 0; k < l.outputs; k++) {
+      const o = k * P;
+      out.fill(l.b[k]!, o, o + P);
+      for (let c = 0; c < l.inputs; c++) {
+        const wv = l.w[k * l.inputs + c]!;
+        if (wv === 0) continue;
+        const ib = inOff + c * P;
+        for (let p = 0; p < P; p++) out[o + p]! += wv * input[ib + p]!;
+      }
+      if (l.relu) for (let p = o; p < o + P; p++) if (out[p]! < 0) out[p] = 0;
+    }
+    input = out;
+    inOff = 0;
+  }
+  return acts[h.layers.length - 1]!;
+}
+
+/** Decode raw output [rows, cells] into the YOLOv8 layout: cx, cy, w, h in input pixels, then class scores. */
+export function decodeRaw(h: DetectionHead, raw: Float64Array, out: Float32Array, offset: number): void {
+  const P = h.height * h.width;
+  const s = h.stride;
+  for (let p = 0; p < P; p++) {
+    const gx = (p % h.width) - 0.5;
+    const gy = Math.floor(p / h.width) - 0.5;
+    // Same operation order as the ONNX graph (Sigmoid, ×2, +grid, ×stride), each rounded to float32.
+    const sx = Math.fround(sigmoid(raw[p]!));
+    const sy = Math.fround(sigmoid(raw[P + p]!));
+    out[offset + p] = Math.fround(Math.fround(Math.fround(2 * sx) + gx) * s);
+    out[offset + P + p] = Math.fround(Math.fround(Math.fround(2 * sy) + gy) * s);
+    const sw = Math.fround(2 * Math.fround(sigmoid(raw[2 * P + p]!)));
+    const sh = Math.fround(2 * Math.fround(sigmoid(raw[3 * P + p]!)));
+    out[offset + 2 * P + p] = Math.fround(Math.fround(sw * sw) * h.anchor[0]);
+    out[offset + 3 * P + p] = Math.fround(Math.fround(sh * sh) * h.anchor[1]);
+  }
+  for (let k = BOX_ROWS; k < BOX_ROWS + h.classes; k++) {
+    for (let p = 0; p < P; p++) out[offset + k * P + p] = sigmoid(raw[k * P + p]!);
+  }
+}
+
+/** An image's training targets: positive cells with their box, and the positive (cell, class) pairs. */
+export interface ImageTargets {
+  /** Cells that regress a box. */
+  cells: Int32Array;
+  /** Their ground-truth boxes in cell units: x1, y1, x2, y2 per cell. */
+  boxes: Float64Array;
+  /** Positive class targets as cell · classes + class. */
+  positives: Int32Array;
+}
+
+/**
+ * Assign ground-truth boxes ([cls, x1, y1, x2, y2] in input pixels) to cells as YOLOv5/v8 do: the
+ * cell holding the box centre, plus the horizontally and vertically nearest neighbours (the decoded
+ * centre reaches half a cell beyond its own cell). A cell's box is its centre assignment if any,
+ * else the first box reaching it; class targets are the union over the boxes reaching it.
+ */
+export function assignTargets(h: DetectionHead, boxes: readonly (readonly number[])[]): ImageTargets {
+  const W = h.width;
+  const H = h.height;
+  const s = h.stride;
+  const owner = new Map<number, { box: number; centre: boolean }>();
+  const positives = new Set<number>();
+  boxes.forEach((b, bi) => {
+    const cls = b[0]!;
+    const cx = (b[1]! + b[3]!) / 2 / s;
+    const cy = (b[2]! + b[4]!) / 2 / s;
+    const gx = Math.min(W - 1, Math.max(0, Math.floor(cx)));
+    const gy = Math.min(H - 1, Math.max(0, Math.floor(cy)));
+    const nx = cx - gx < 0.5 ? gx - 1 : gx + 1;
+    const ny = cy - gy < 0.5 ? gy - 1 : gy + 1;
+    const cells: [number, number, boolean][] = [[gx, gy, true]];
+    if (nx >= 0 && nx < W) cells.push([nx, gy, false]);
+    if (ny >= 0 && ny < H) cells.push([gx, ny, false]);
+    for (const [x, y, centre] of cells) {
+      const p = y * W + x;
+      const prev = owner.get(p);
+      if (!prev || (centre && !prev.centre)) owner.set(p, { box: bi, centre });
+      positives.add(p * h.classes + cls);
+    }
+  });
+  const order = [...owner.keys()].sort((a, b) => a - b);
+  const cellBoxes = new Float64Array(order.length * 4);
+  order.forEach((p, i) => {
+    const b = boxes[owner.get(p)!.box]!;
+    for (let j = 0; j < 4; j++) cellBoxes[i * 4 + j] = b[j + 1]! / s;
+  });
+  return { cells: Int32Array.from(order), boxes: cellBoxes, positives: Int32Array.from([...positives].sort((a, b) => a - b)) };
+}
+
+/** 1 − GIoU of two xyxy boxes and its gradient with respect to the first one's x1, y1, x2, y2. */
+export function giouLoss(p: ArrayLike<number>, g: ArrayLike<number>, grad: Float64Array): number {
+  const px1 = p[0]!;
+  const py1 = p[1]!;
+  const px2 = p[2]!;
+  const py2 = p[3]!;
+  const gx1 = g[0]!;
+  const gy1 = g[1]!;
+  const gx2 = g[2]!;
+  const gy2 = g[3]!;
+  const iw = Math.min(px2, gx2) - Math.max(px1, gx1);
+  const ih = Math.min(py2, gy2) - Math.max(py1, gy1);
+  const overlap = iw > 0 && ih > 0;
+  const I = overlap ? iw * ih : 0;
+  const pw = px2 - px1;
+  const ph = py2 - py1;
+  const Ap = pw * ph;
+  const Ag = (gx2 - gx1) * (gy2 - gy1);
+  const U = Ap + Ag - I + 1e-9;
+  const cw = Math.max(px2, gx2) - Math.min(px1, gx1);
+  const ch = Math.max(py2, gy2) - Math.min(py1, gy1);
+  const C = cw * ch + 1e-9;
+  const loss = 2 - I / U - U / C;
+  // L = 2 − I/U − U/C with U = Ap + Ag − I.
+  const dI = -1 / U - I / (U * U) + 1 / C;
+  const dAp = I / (U * U) - 1 / C;
+  const dC = U / (C * C);
+  let d1x = dAp * -ph;
+  let d2x = dAp * ph;
+  let d1y = dAp * -pw;
+  let d2y = dAp * pw;
+  if (overlap) {
+    if (px2 < gx2) d2x += dI * ih;
+    if (px1 > gx1) d1x -= dI * ih;
+    if (py2 < gy2) d2y += dI * iw;
+    if (py1 > gy1) d1y -= dI * iw;
+  }
+  if (px2 > gx2) d2x += dC * ch;
+  if (px1 < gx1) d1x -= dC * ch;
+  if (py2 > gy2) d2y += dC * cw;
+  if (py1 < gy1) d1y -= dC * cw;
+  grad[0] = d1x;
+  grad[1] = d1y;
+  grad[2] = d2x;
+  grad[3] = d2y;
+  return loss;
+}
+
+/**
+ * Loss terms of one image from its raw output, unnormalised (sums over cells): BCE over every
+ * (cell, class) and 1 − GIoU over the positive cells. When `dRaw` is given, it receives
+ * d(sum)/d(raw) scaled by `scale` (the batch's 1 / positives).
+ */
+export function imageLoss(h: DetectionHead, raw: Float64Array, t: ImageTargets, dRaw?: Float64Array, scale = 1): { cls: number; box: number } {
+  const P = h.height * h.width;
+  const K = h.classes;
+  let cls = 0;
+  let pi = 0;
+  for (let p = 0; p < P; p++) {
+    for (let k = 0; k < K; k++) {
+      const idx = (BOX_ROWS + k) * P + p;
+      const z = raw[idx]!;
+      const target = pi < t.positives.length && t.positives[pi] === p * K + k ? 1 : 0;
+      if (target) pi++;
+      cls += softplus(z) - target * z;
+      if (dRaw) dRaw[idx] = (sigmoid(z) - target) * scale;
+    }
+  }
+  if (dRaw) dRaw.fill(0, 0, BOX_ROWS * P);
+  let box = 0;
+  const grad = new Float64Array(4);
+  for (let i = 0; i < t.cells.length; i++) {
+    const p = t.cells[i]!;
+    const gx = (p % h.width) - 0.5;
+    const gy = Math.floor(p / h.width) - 0.5;
+    const sx = sigmoid(raw[p]!);
+    const sy = sigmoid(raw[P + p]!);
+    const sw = sigmoid(raw[2 * P + p]!);
+    const sh = sigmoid(raw[3 * P + p]!);
+    // Cell units: centre 2σ − 0.5 + g, size (2σ)² · anchor / stride.
+    const aw = h.anchor[0] / h.stride;
+    const ah = h.anchor[1] / h.stride;
+    const cx = 2 * sx + gx;
+    const cy = 2 * sy + gy;
+    const w = 4 * sw * sw * aw;
+    const hh = 4 * sh * sh * ah;
+    const g = t.boxes.subarray(i * 4, i * 4 + 4);
+    box += giouLoss([cx - w / 2, cy - hh / 2, cx + w / 2, cy + hh / 2], g, grad);
+    if (dRaw) {
+      const k = BOX_LOSS_WEIGHT * scale;
+      const dcx = grad[0]! + grad[2]!;
+      const dcy = grad[1]! + grad[3]!;
+      const dw = (grad[2]! - grad[0]!) / 2;
+      const dh = (grad[3]! - grad[1]!) / 2;
+      dRaw[p] = dRaw[p]! + k * dcx * 2 * sx * (1 - sx);
+      dRaw[P + p] = dRaw[P + p]! + k * dcy * 2 * sy * (1 - sy);
+      dRaw[2 * P + p] = dRaw[2 * P + p]! + k * dw * 8 * aw * sw * sw * (1 - sw);
+      dRaw[3 * P + p] = dRaw[3 * P + p]! + k * dh * 8 * ah * sh * sh * (1 - sh);
+    }
+  }
+  return { cls, box };
+}
+
+/** Total loss of a set of images' terms: (BCE + weight · box) / positive cells. */
+export function combineLoss(cls: number, box: number, positives: number): number {
+  return (cls + BOX_LOSS_WEIGHT * box) / Math.max(1, positives);
+}
+
+/** Per-layer gradient buffers, shaped like the layers. */
+export interface HeadGrads {
+  w: Float64Array[];
+  b: Float64Array[];
+}
+
+export function allocGrads(h: DetectionHead): HeadGrads {
+  return { w: h.layers.map((l) => new Float64Array(l.w.length)), b: h.layers.map((l) => new Float64Array(l.b.length)) };
+}
+
+export function zeroGrads(g: HeadGrads): void {
+  for (const a of g.w) a.fill(0);
+  for (const a of g.b) a.fill(0);
+}
+
+/**
+ * Accumulate the weight gradients of one image from d(loss)/d(raw output) (`dOut`, overwritten),
+ * given its features and the activations of its forward pass. `scratch` holds at least the
+ * largest hidden layer's [outputs, cells].
+ */
+export function backward(h: DetectionHead, x: Float32Array, offset: number, acts: Activations, dOut: Float64Array, grads: HeadGrads, scratch: Float64Array): void {
+  const P = h.height * h.width;
+  let d = dOut;
+  for (let li = h.layers.length - 1; li >= 0; li--) {
+    const l = h.layers[li]!;
+    const input: ArrayLike<number> = li === 0 ? x : acts[li - 1]!;
+    const inOff = li === 0 ? offset : 0;
+    const gw = grads.w[li]!;
+    const gb = grads.b[li]!;
+    if (l.relu) {
+      const a = acts[li]!;
+      for (let i = 0; i < l.outputs * P; i++) if (a[i]! <= 0) d[i] = 0;
+    }
+    for (let k = 0; k < l.outputs; k++) {
+      const o = k * P;
+      let sb = 0;
+      for (let p = 0; p < P; p++) sb += d[o + p]!;
+      gb[k] = gb[k]! + sb;
+      for (let c = 0; c < l.inputs; c++) {
+        const ib = inOff + c * P;
+        let s = 0;
+        for (let p = 0; p < P; p++) s += d[o + p]! * input[ib + p]!;
+        gw[k * l.inputs + c] = gw[k * l.inputs + c]! + s;
+      }
+    }
+    if (li === 0) break;
+    // d(input) = wᵀ d, into the scratch buffer, which becomes the next layer's d.
+    const dIn = scratch.subarray(0, l.inputs * P);
+    dIn.fill(0);
+    for (let k = 0; k < l.outputs; k++) {
+      const o = k * P;
+      for (let c = 0; c < l.inputs; c++) {
+        const wv = l.w[k * l.inputs + c]!;
+        if (wv === 0) continue;
+        const ib = c * P;
+        for (let p = 0; p < P; p++) dIn[ib + p]! += wv * d[o + p]!;
+      }
+    }
+    d = dIn;
+  }
+}
+
+/** Adam with decoupled weight decay (AdamW) on the weights; biases are not decayed. */
+export class Adam {
+  private readonly m: Float64Array[];
+  private readonly v: Float64Array[];
+  private t = 0;
+  constructor(
+    private readonly head: DetectionHead,
+    private readonly lr: number,
+    private readonly weightDecay: number,
+  ) {
+    const sizes = head.layers.flatMap((l) => [l.w.length, l.b.length]);
+    this.m = sizes.map((n) => new Float64Array(n));
+    this.v = sizes.map((n) => new Float64Array(n));
+  }
+
+  step(g: HeadGrads): void {
+    this.t++;
+    const b1 = 0.9;
+    const b2 = 0.999;
+    const c1 = 1 - b1 ** this.t;
+    const c2 = 1 - b2 ** this.t;
+    this.head.layers.forEach((l, li) => {
+      const pairs: [Float32Array, Float64Array, number][] = [
+        [l.w, g.w[li]!, this.weightDecay],
+        [l.b, g.b[li]!, 0],
+      ];
+      pairs.forEach(([param, grad, decay], j) => {
+        const m = this.m[li * 2 + j]!;
+        const v = this.v[li * 2 + j]!;
+        for (let i = 0; i < param.length; i++) {
+          const gi = grad[i]!;
+          m[i] = b1 * m[i]! + (1 - b1) * gi;
+          v[i] = b2 * v[i]! + (1 - b2) * gi * gi;
+          const update = (m[i]! / c1) / (Math.sqrt(v[i]! / c2) + 1e-8);
+          param[i] = param[i]! - this.lr * (update + decay * param[i]!);
+        }
+      });
+    });
+  }
+}
+
+/** ONNX output name and layout shared with real YOLOv8 exports. */
+export const DETECTION_OUTPUT = 'output0';
+
+/**
+ * The head as ONNX nodes reading the feature map `features` ([N, channels, H, W]) and writing
+ * `output0` ([N, 4 + classes, H·W]): standardise, 1×1 convs, reshape, then decode boxes and scores.
+ */
+export function headGraph(h: DetectionHead, features: string): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
+  const P = h.height * h.width;
+  const C = h.channels;
+  const K = h.classes;
+  const n = (opType: string, inputs: string[], outputs: string[], attributes: OnnxNode['attributes'] = []): OnnxNode => ({
+    opType,
+    name: `det_${outputs[0]!.replace(/^det_/, '')}`,
+    inputs,
+    outputs,
+    attributes,
+  });
+  const grid = new Float32Array(2 * P);
+  for (let p = 0; p < P; p++) {
+    grid[p] = (p % h.width) - 0.5;
+    grid[P + p] = Math.floor(p / h.width) - 0.5;
+  }
+  const initializers: OnnxTensor[] = [
+    floatTensor('det_mean', [1, C, 1, 1], h.mean),
+    floatTensor('det_inv_std', [1, C, 1, 1], h.invStd),
+    int64Tensor('det_shape', [3], [0, BOX_ROWS + K, -1]),
+    int64Tensor('det_split', [3], [2, 2, K]),
+    floatTensor('det_two', [], [2]),
+    floatTensor('det_grid', [1, 2, P], grid),
+    floatTensor('det_stride', [], [h.stride]),
+    floatTensor('det_anchor', [1, 2, 1], h.anchor),
+  ];
+  const nodes: OnnxNode[] = [n('Sub', [features, 'det_mean'], ['det_centred']), n('Mul', ['det_centred', 'det_inv_std'], ['det_x0'])];
+  let x = 'det_x0';
+  h.layers.forEach((l, i) => {
+    initializers.push(floatTensor(`det_w${i}`, [l.outputs, l.inputs, 1, 1], l.w), floatTensor(`det_b${i}`, [l.outputs], l.b));
+    const conv = l.relu ? `det_conv${i}` : `det_raw`;
+    nodes.push(n('Conv', [x, `det_w${i}`, `det_b${i}`], [conv], [{ name: 'kernel_shape', type: 'ints', value: [1, 1] }]));
+    x = conv;
+    if (l.relu) {
+      nodes.push(n('Relu', [conv], [`det_h${i}`]));
+      x = `det_h${i}`;
+    }
+  });
+  nodes.push(
+    n('Reshape', [x, 'det_shape'], ['det_flat']),
+    n('Split', ['det_flat', 'det_split'], ['det_txy', 'det_twh', 'det_logits'], [{ name: 'axis', type: 'int', value: 1 }]),
+    n('Sigmoid', ['det_txy'], ['det_sxy']),
+    n('Mul', ['det_sxy', 'det_two'], ['det_sxy2']),
+    n('Add', ['det_sxy2', 'det_grid'], ['det_cells']),
+    n('Mul', ['det_cells', 'det_stride'], ['det_xy']),
+    n('Sigmoid', ['det_twh'], ['det_swh']),
+    n('Mul', ['det_swh', 'det_two'], ['det_swh2']),
+    n('Mul', ['det_swh2', 'det_swh2'], ['det_swh4']),
+    n('Mul', ['det_swh4', 'det_anchor'], ['det_wh']),
+    n('Sigmoid', ['det_logits'], ['det_scores']),
+    n('Concat', ['det_xy', 'det_wh', 'det_scores'], [DETECTION_OUTPUT], [{ name: 'axis', type: 'int', value: 1 }]),
+  );
+  return { nodes, initializers };
+}

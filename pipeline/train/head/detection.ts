@@ -1,0 +1,456 @@
+// The `head` trainer's detection head (skin-detection): a single-shot head on the frozen extractor's
+// per-cell features, trained in TypeScript, merged with the extractor into one model.onnx whose
+// `output0` has the Ultralytics YOLOv8 layout, checked in onnxruntime, then written with its card.
+
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
+import { sha256, writeFileAtomic } from '../../core/fs.ts';
+import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
+import { DataType, encodeModel, type OnnxModel } from '../../onnx/index.ts';
+import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
+import { Rng } from '../../data/synthetic/rng.ts';
+import {
+  Adam,
+  allocActivations,
+  allocGrads,
+  assignTargets,
+  backward,
+  BOX_ROWS,
+  channelStats,
+  cloneHead,
+  combineLoss,
+  decodeRaw,
+  DETECTION_OUTPUT,
+  forwardRaw,
+  headGraph,
+  imageLoss,
+  initHead,
+  standardize,
+  zeroGrads,
+  type DetectionHead,
+  type ImageTargets,
+} from './detection-head.ts';
+import { computeFeatures, extractorNames, HEAD_IR_VERSION, HEAD_OPSET, loadModelBytes } from './extractor.ts';
+import type { FeatureExtractor, FeatureMap, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
+
+/** Largest |onnxruntime − trainer| output difference (boxes in pixels, scores) the written model may show. */
+export const DETECTION_ONNX_TOLERANCE = 1e-4;
+
+/** Images per onnxruntime batch when checking the merged model. */
+const VERIFY_BATCH = 16;
+
+type Box = [number, number, number, number, number];
+
+function checkParams(p: HeadParams): void {
+  const problems: ConfigurationError[] = [];
+  const positiveInt = (field: keyof HeadParams, min: number) => {
+    const v = p[field];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(new ConfigurationError(`param \`${field}\` must be an integer ≥ ${min}, got ${String(v)}`, { field }));
+  };
+  if (p.head !== 'linear' && p.head !== 'mlp') problems.push(new ConfigurationError(`param \`head\` must be linear or mlp, got ${String(p.head)}`, { field: 'head' }));
+  if (p.head === 'mlp') positiveInt('hidden-units', 1);
+  positiveInt('epochs', 1);
+  positiveInt('batch-size', 1);
+  positiveInt('patience', 1);
+  if (!(p['head-learning-rate'] > 0) || !Number.isFinite(p['head-learning-rate'])) {
+    problems.push(new ConfigurationError(`param \`head-learning-rate\` must be > 0, got ${p['head-learning-rate']}`, { field: 'head-learning-rate' }));
+  }
+  if (!(p['weight-decay'] >= 0) || !Number.isFinite(p['weight-decay'])) {
+    problems.push(new ConfigurationError(`param \`weight-decay\` must be ≥ 0, got ${p['weight-decay']}`, { field: 'weight-decay' }));
+  }
+  if (!Number.isInteger(p.seed)) problems.push(new ConfigurationError(`param \`seed\` must be an integer, got ${p.seed}`, { field: 'seed' }));
+  if (problems.length) throw ConfigurationError.all(problems);
+}
+
+/** Fail before any training when the output folder cannot be written (or is not a folder). */
+async function checkWritable(outDir: string, display: string): Promise<void> {
+  let dir = outDir;
+  for (;;) {
+    try {
+      const st = await stat(dir);
+      if (!st.isDirectory()) throw new ConfigurationError(`cannot write the model there: ${dir === outDir ? 'it' : dir} is a file, not a folder`, { file: display, field: 'out' });
+      await access(dir, constants.W_OK);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && dirname(dir) !== dir) {
+        dir = dirname(dir);
+        continue;
+      }
+      if (code === 'ENOTDIR') throw new ConfigurationError('cannot write the model there: a parent is a file, not a folder', { file: display, field: 'out' });
+      if (code) throw new ConfigurationError(`cannot write the model there (${code}): ${(error as Error).message}`, { file: display, field: 'out' });
+      throw error;
+    }
+  }
+}
+
+/** Open a split and check it is a detection split with valid boxes; returns the boxes per row. */
+async function openSplit(o: HeadFitOptions, split: 'train' | 'val'): Promise<{ file: ImageTensorFile; boxes: Box[][]; display: string }> {
+  const display = join(o.dataDisplay, split);
+  const file = await openImageTensorFile(o.dataDir, split);
+  try {
+    const meta = file.meta;
+    const indexFile = join(display, 'index.jsonl');
+    if (meta.task !== 'detection') {
+      throw new DataError(`prepared split is for task \`${meta.task}\`, the detection head needs a detection split (prepare-data task detection)`, { file: join(display, 'meta.json'), field: 'task' });
+    }
+    if (!Array.isArray(meta.classNames) || meta.classNames.length < 2) {
+      throw new DataError('meta.json needs at least two `classNames`', { file: join(display, 'meta.json'), field: 'classNames' });
+    }
+    if (file.items.length === 0) {
+      throw new DataError(
+        split === 'train' ? 'training data is empty (no images)' : 'validation data is empty (no images): early stopping and the model card need it',
+        { file: indexFile },
+      );
+    }
+    const K = meta.classNames.length;
+    const size = meta.shape[1];
+    const boxes = file.items.map((item, line) => {
+      const list = item.boxes ?? [];
+      if (!Array.isArray(list)) throw new DataError(`image ${item.id}: \`boxes\` is not a list`, { file: indexFile, line: line + 1, field: 'boxes' });
+      return list.map((b, j) => {
+        const ok =
+          Array.isArray(b) &&
+          b.length === 5 &&
+          b.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+          Number.isInteger(b[0]) &&
+          b[0] >= 0 &&
+          b[0] < K &&
+          b[3] > b[1] &&
+          b[4] > b[2];
+        if (!ok) {
+          throw new DataError(`image ${item.id}: box ${j} ${JSON.stringify(b)} is not [class 0..${K - 1}, x1, y1, x2 > x1, y2 > y1] in ${size}-pixel letterbox coordinates`, {
+            file: indexFile,
+            line: line + 1,
+            field: 'boxes',
+          });
+        }
+        return b as Box;
+      });
+    });
+    return { file, boxes, display };
+  } catch (error) {
+    await file.close();
+    throw error;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Nearest-rank quantile of sorted values. */
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/**
+ * Anchor per axis: the training boxes' median size, raised where needed so the largest sizes
+ * (99th percentile) stay within reach of (2σ)² · anchor < 4 · anchor.
+ */
+export function fitAnchor(boxes: readonly (readonly number[])[]): [number, number] {
+  const ws = boxes.map((b) => b[3]! - b[1]!).sort((a, b) => a - b);
+  const hs = boxes.map((b) => b[4]! - b[2]!).sort((a, b) => a - b);
+  return [Math.max(median(ws), quantile(ws, 0.99) / 3.9), Math.max(median(hs), quantile(hs, 0.99) / 3.9)];
+}
+
+/** The trained head, how long training ran, and its losses. */
+interface Trained {
+  head: DetectionHead;
+  epochs: number;
+  bestEpoch: number;
+  bestValLoss: number;
+}
+
+function datasetLoss(h: DetectionHead, f: FeatureMap, targets: ImageTargets[]): number {
+  const acts = allocActivations(h);
+  const per = f.channels * f.height * f.width;
+  let cls = 0;
+  let box = 0;
+  let positives = 0;
+  for (let i = 0; i < f.n; i++) {
+    const raw = forwardRaw(h, f.data, i * per, acts);
+    const l = imageLoss(h, raw, targets[i]!);
+    cls += l.cls;
+    box += l.box;
+    positives += targets[i]!.cells.length;
+  }
+  return combineLoss(cls, box, positives);
+}
+
+/** Minibatch AdamW over the training images, early stopping on the validation loss (best weights kept). */
+function trainHead(h0: DetectionHead, train: FeatureMap, trainTargets: ImageTargets[], val: FeatureMap, valTargets: ImageTargets[], o: HeadFitOptions): Trained {
+  const p = o.params;
+  const head = cloneHead(h0);
+  const adam = new Adam(head, p['head-learning-rate'], p['weight-decay']);
+  const acts = allocActivations(head);
+  const grads = allocGrads(head);
+  const P = head.height * head.width;
+  const rows = BOX_ROWS + head.classes;
+  const dOut = new Float64Array(rows * P);
+  const widest = Math.max(head.channels, ...head.layers.map((l) => l.outputs));
+  const scratch = new Float64Array(widest * P);
+  const per = train.channels * P;
+  const rng = new Rng(p.seed, 0x5ba7c4);
+  const order = Array.from({ length: train.n }, (_, i) => i);
+  let best = { head: cloneHead(head), epoch: 0, loss: datasetLoss(head, val, valTargets) };
+  let since = 0;
+  let epoch = 0;
+  o.logger.info(`${o.model}: validation loss before training ${best.loss.toFixed(4)}`);
+  while (epoch < p.epochs) {
+    epoch++;
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    let cls = 0;
+    let box = 0;
+    let positives = 0;
+    for (let start = 0; start < order.length; start += p['batch-size']) {
+      if (o.signal?.aborted) throw new InterruptedError(`${o.model}: training interrupted`);
+      const batch = order.slice(start, start + p['batch-size']);
+      const npos = batch.reduce((s, i) => s + trainTargets[i]!.cells.length, 0);
+      const scale = 1 / Math.max(1, npos);
+      zeroGrads(grads);
+      for (const i of batch) {
+        const raw = forwardRaw(head, train.data, i * per, acts);
+        const l = imageLoss(head, raw, trainTargets[i]!, dOut, scale);
+        cls += l.cls;
+        box += l.box;
+        backward(head, train.data, i * per, acts, dOut, grads, scratch);
+      }
+      positives += npos;
+      adam.step(grads);
+    }
+    const trainLoss = combineLoss(cls, box, positives);
+    const valLoss = datasetLoss(head, val, valTargets);
+    if (!Number.isFinite(valLoss) || !Number.isFinite(trainLoss)) {
+      throw new DataError(`${o.model}: the loss became ${trainLoss} (train) / ${valLoss} (validation) at epoch ${epoch}: lower \`head-learning-rate\``, { field: 'head-learning-rate' });
+    }
+    const better = valLoss < best.loss;
+    if (better) {
+      best = { head: cloneHead(head), epoch, loss: valLoss };
+      since = 0;
+    } else since++;
+    o.logger.info(`${o.model}: epoch ${epoch}/${p.epochs}: train loss ${trainLoss.toFixed(4)}, validation loss ${valLoss.toFixed(4)}${better ? ' (best)' : ''}`);
+    if (since >= p.patience) {
+      o.logger.info(`${o.model}: no better validation loss for ${p.patience} epoch(s): stopping, keeping epoch ${best.epoch}`);
+      break;
+    }
+  }
+  return { head: best.head, epochs: epoch, bestEpoch: best.epoch, bestValLoss: best.loss };
+}
+
+/** Extractor and head as one model: `images` [N, 3, S, S] → `output0` [N, 4 + classes, cells]. */
+export function detectionModel(ex: FeatureExtractor, head: DetectionHead, classNames: readonly string[]): OnnxModel {
+  const taken = extractorNames(ex);
+  const graph = headGraph(head, ex.output);
+  const clash = [...graph.nodes.flatMap((n) => n.outputs), ...graph.initializers.map((t) => t.name)].find((name) => taken.has(name));
+  if (clash) throw new ConfigurationError(`the backbone already defines a tensor named \`${clash}\`, which the detection head needs`, { field: 'backbone' });
+  const opset = Math.max(ex.opset, HEAD_OPSET);
+  const P = head.height * head.width;
+  return {
+    irVersion: opset > HEAD_OPSET ? Math.max(HEAD_IR_VERSION, opset <= 18 ? 8 : opset <= 20 ? 9 : 10) : HEAD_IR_VERSION,
+    opsets: [{ domain: '', version: opset }, ...(ex.domains ?? [])],
+    producerName: 'skintwin',
+    docString: 'Skin-Twin detection head on a frozen feature extractor; output0 in the YOLOv8 layout [N, 4 + classes, cells]',
+    graph: {
+      name: 'skin-detection',
+      nodes: [...ex.nodes, ...graph.nodes],
+      initializers: [...ex.initializers, ...graph.initializers],
+      inputs: [{ name: ex.input, elemType: DataType.FLOAT, shape: ['N', 3, ex.imageSize, ex.imageSize] }],
+      outputs: [{ name: DETECTION_OUTPUT, elemType: DataType.FLOAT, shape: ['N', BOX_ROWS + head.classes, P] }],
+    },
+    // As Ultralytics exports carry them, so tools that read YOLO metadata find the classes.
+    metadata: {
+      task: 'detect',
+      stride: String(head.stride),
+      imgsz: `[${ex.imageSize}, ${ex.imageSize}]`,
+      names: `{${classNames.map((n, i) => `${i}: '${n.replace(/'/g, "\\'")}'`).join(', ')}}`,
+    },
+  };
+}
+
+/** The trainer's own output for one image in the YOLOv8 layout (standardised features at `offset`). */
+export function forwardDetection(h: DetectionHead, x: Float32Array, offset: number, out: Float32Array = new Float32Array((BOX_ROWS + h.classes) * h.height * h.width)): Float32Array {
+  decodeRaw(h, forwardRaw(h, x, offset, allocActivations(h)), out, 0);
+  return out;
+}
+
+/**
+ * Run the merged model in onnxruntime over the validation images and compare with the trainer's
+ * forward pass on the same images: the largest absolute difference over every output value.
+ */
+async function verifyOnnx(bytes: Uint8Array, ex: FeatureExtractor, head: DetectionHead, val: ImageTensorFile, valFeatures: FeatureMap, o: HeadFitOptions): Promise<{ maxAbsDiff: number; provider: string }> {
+  const model = await loadModelBytes(bytes, { display: `${o.outDisplay}/model.onnx`, imageSize: ex.imageSize, inputName: ex.input, provider: o.provider, logger: o.logger });
+  const P = head.height * head.width;
+  const rows = BOX_ROWS + head.classes;
+  const per = valFeatures.channels * P;
+  const acts = allocActivations(head);
+  const mine = new Float32Array(rows * P);
+  let worst = 0;
+  let done = 0;
+  try {
+    for await (const batch of val.batches(VERIFY_BATCH)) {
+      if (o.signal?.aborted) throw new InterruptedError(`${o.model}: interrupted`);
+      const n = batch.rows.length;
+      const out = await model.session.run({ [model.inputNames[0]!]: model.tensor(batch.data, [n, 3, ex.imageSize, ex.imageSize]) });
+      const t = out[DETECTION_OUTPUT];
+      if (!t || t.dims.length !== 3 || t.dims[0] !== n || t.dims[1] !== rows || t.dims[2] !== P) {
+        throw new Error(`the merged model's ${DETECTION_OUTPUT} has shape [${t?.dims.join(', ') ?? ''}], expected [${n}, ${rows}, ${P}]`);
+      }
+      const data = t.data as Float32Array;
+      for (let k = 0; k < n; k++) {
+        decodeRaw(head, forwardRaw(head, valFeatures.data, (done + k) * per, acts), mine, 0);
+        const base = k * rows * P;
+        for (let i = 0; i < rows * P; i++) {
+          const d = Math.abs(data[base + i]! - mine[i]!);
+          if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+        }
+      }
+      done += n;
+    }
+  } finally {
+    await model.session.release();
+  }
+  return { maxAbsDiff: worst, provider: model.provider };
+}
+
+/**
+ * Train the detection head on a prepared detection folder, merge it with the extractor, check the
+ * merged model in onnxruntime against the trainer on the validation split, and write model.onnx
+ * and model-card.json (atomically; nothing is written when any step fails).
+ */
+export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult> {
+  checkParams(o.params);
+  await checkWritable(o.outDir, o.outDisplay);
+  const ex = o.extractor;
+  const startedAt = o.now();
+  const t0 = performance.now();
+  const train = await openSplit(o, 'train');
+  let val: Awaited<ReturnType<typeof openSplit>> | undefined;
+  try {
+    val = await openSplit(o, 'val');
+    const meta = train.file.meta;
+    const classNames = meta.classNames;
+    if (val.file.meta.classNames.join('\n') !== classNames.join('\n')) {
+      throw new DataError('validation and training splits name different classes', { file: join(val.display, 'meta.json'), field: 'classNames' });
+    }
+    const allTrainBoxes = train.boxes.flat();
+    if (allTrainBoxes.length === 0) {
+      throw new DataError(`the training split has ${train.file.items.length} image(s) and no boxes at all: a detector needs labelled boxes`, {
+        file: join(train.display, 'index.jsonl'),
+        field: 'boxes',
+      });
+    }
+    const size = meta.shape[1];
+    if (size !== ex.imageSize || meta.shape[2] !== ex.imageSize) {
+      throw new ConfigurationError(`prepared images are ${meta.shape[2]}×${size}, the extractor expects ${ex.imageSize}×${ex.imageSize} (prepare the data with that size)`, {
+        file: join(train.display, 'meta.json'),
+        field: 'size',
+      });
+    }
+    o.logger.info(
+      `${o.model}: detection head on ${train.file.items.length} training images (${allTrainBoxes.length} boxes), ${val.file.items.length} validation images, ${classNames.length} classes`,
+    );
+
+    const trainFeatures = await computeFeatures(ex, train.file, { provider: o.provider, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+    const valFeatures = await computeFeatures(ex, val.file, { provider: o.provider, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+    const P = trainFeatures.height * trainFeatures.width;
+    const stats = channelStats(trainFeatures.data, trainFeatures.n, trainFeatures.channels, P);
+    const anchor = fitAnchor(allTrainBoxes);
+    const h0 = initHead(
+      {
+        classes: classNames.length,
+        channels: trainFeatures.channels,
+        height: trainFeatures.height,
+        width: trainFeatures.width,
+        stride: ex.stride,
+        anchor,
+        mean: stats.mean,
+        invStd: stats.invStd,
+      },
+      o.params.head === 'mlp' ? o.params['hidden-units'] : null,
+      o.params.seed,
+    );
+    standardize(trainFeatures.data, trainFeatures.n, h0);
+    standardize(valFeatures.data, valFeatures.n, h0);
+    const trainTargets = train.boxes.map((b) => assignTargets(h0, b));
+    const valTargets = val.boxes.map((b) => assignTargets(h0, b));
+    o.logger.info(
+      `${o.model}: ${trainFeatures.channels} feature channels on a ${trainFeatures.width}×${trainFeatures.height} grid (stride ${ex.stride}), ` +
+        `anchor ${anchor[0].toFixed(1)}×${anchor[1].toFixed(1)} px, ${trainTargets.reduce((s, t) => s + t.cells.length, 0)} positive cells`,
+    );
+    const trained = await o.logger.group(`${o.model}: training the detection head`, async () => trainHead(h0, trainFeatures, trainTargets, valFeatures, valTargets, o));
+    const seconds = (performance.now() - t0) / 1000;
+
+    const bytes = encodeModel(detectionModel(ex, trained.head, classNames));
+    const { maxAbsDiff, provider } = await verifyOnnx(bytes, ex, trained.head, val.file, valFeatures, o);
+    if (!(maxAbsDiff <= DETECTION_ONNX_TOLERANCE)) {
+      throw new Error(
+        `the exported ONNX model disagrees with the trainer on the validation split (max |Δ| = ${maxAbsDiff} > ${DETECTION_ONNX_TOLERANCE}): the model is not trustworthy and was not published`,
+      );
+    }
+
+    const onnxSha256 = sha256(bytes);
+    const params = Object.fromEntries(Object.entries(o.params).filter(([, v]) => v !== undefined)) as Record<string, number | string>;
+    const card: ModelCard = {
+      format: 'skintwin-model-card',
+      version: 1,
+      model: o.model,
+      task: 'object-detection',
+      createdAt: o.now().toISOString(),
+      classes: classNames.map((name, i) => ({ index: i, id: i, name })),
+      input: { name: ex.input, dtype: 'float32', shape: ['N', 3, size, size], features: [] },
+      preprocessing: {
+        type: 'image',
+        size,
+        resize: meta.resize,
+        ...(meta.padValue !== undefined ? { padValue: meta.padValue } : {}),
+        mean: [...meta.mean],
+        std: [...meta.std],
+      },
+      output: { detections: { name: DETECTION_OUTPUT, dtype: 'float32', shape: ['N', BOX_ROWS + classNames.length, P] } },
+      trainer: {
+        name: 'head',
+        objective: `detection: BCE class scores over every cell + GIoU boxes on positive cells, anchor ${anchor.map((a) => a.toFixed(2)).join('×')} px`,
+        params,
+        rounds: trained.epochs,
+        bestIteration: trained.bestEpoch,
+      },
+      trainingData: { ...o.trainingData, trainRows: train.file.items.length, valRows: val.file.items.length },
+      code: { commit: o.commit },
+      training: { startedAt: startedAt.toISOString(), seconds: Math.round(seconds * 1000) / 1000, executionProvider: provider },
+      metrics: { validation: { rows: val.file.items.length } },
+      extractor: ex.record,
+      featureImportance: [],
+      onnx: { file: 'model.onnx', sha256: onnxSha256, bytes: bytes.length, maxAbsDiffVsTrainer: maxAbsDiff },
+    };
+    // The card is checked before model.onnx is written, so a bad card never leaves a model without one.
+    const problems = modelCardProblems(card);
+    if (problems.length) throw new Error(`model card does not match model-card.schema.json: ${problems.join('; ')}`);
+    const cardPath = join(o.outDir, MODEL_CARD_FILE);
+    try {
+      await writeFileAtomic(join(o.outDir, 'model.onnx'), bytes);
+      await writeModelCard(cardPath, card);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code && ['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'EISDIR', 'ENOSPC'].includes(code)) {
+        throw new ConfigurationError(`cannot write the model there (${code}): ${(error as Error).message}`, { file: o.outDisplay, field: 'out' });
+      }
+      throw error;
+    }
+    o.logger.info(
+      `${o.model}: ${trained.epochs} epoch(s), best ${trained.bestEpoch} (validation loss ${trained.bestValLoss.toFixed(4)}), ${seconds.toFixed(1)} s; ` +
+        `onnxruntime matches the trainer within ${maxAbsDiff.toExponential(1)}`,
+    );
+    return { card, cardPath, onnxSha256, maxAbsDiff };
+  } finally {
+    await train.file.close();
+    await val?.file.close();
+  }
+}
