@@ -113,7 +113,7 @@ function roleCard(role: ModelRole, loaded: LoadedModel, sha256: string, bytes: n
     trainingData: { path: '', sha256: '', files: 0, trainRows: 0, valRows: 0 },
     code: { commit: null },
     training: { startedAt: new Date(0).toISOString(), seconds: 0, executionProvider: 'unknown' },
-    metrics: {},
+    metrics: { reported: {} },
     featureImportance: [],
     onnx: { file: 'model.onnx', sha256, bytes },
   };
@@ -438,7 +438,7 @@ export interface ImagesResult<T extends ImageFile> {
 export interface ImageRunOptions<T extends ImageFile = ImageFile> extends EngineOptions {
   /** Images decoded at once (libuv threads; default: the cores). */
   decodeConcurrency?: number;
-  /** Batches decoded ahead of the one being inferred (default 2). */
+  /** Batches decoded ahead of the one being inferred (default 2; 0 decodes only when asked: no overlap). */
   ahead?: number;
   /**
    * An image that cannot be read or decoded: without this, a DataError naming the file; with it,
@@ -485,6 +485,7 @@ export async function* decodedBatches<T extends ImageFile>(
   const batches = new Map<number, PendingBatch<T>>();
   let created = 0;
   let consumed = 0;
+  let waitingFor = -1;
   let sourceDone = false;
   let stop = false;
   let failure: { error: unknown } | undefined;
@@ -508,7 +509,8 @@ export async function* decodedBatches<T extends ImageFile>(
       for (;;) {
         if (stop || sourceDone || failure) return undefined;
         const target = open() ? created - 1 : created;
-        if (target < consumed + o.ahead) break;
+        // Ahead of the consumer by at most `ahead` batches; the batch it waits for always.
+        if (target < consumed + o.ahead || target === waitingFor) break;
         await changed();
       }
       const r = await it.next();
@@ -577,6 +579,8 @@ export async function* decodedBatches<T extends ImageFile>(
   const workers = Array.from({ length: Math.max(1, o.concurrency) }, worker);
   try {
     for (let k = 0; ; k++) {
+      waitingFor = k;
+      wake();
       for (;;) {
         if (failure) throw failure.error;
         o.signal?.throwIfAborted();
@@ -587,6 +591,7 @@ export async function* decodedBatches<T extends ImageFile>(
       }
       const batch = batches.get(k)!;
       batches.delete(k);
+      waitingFor = -1;
       consumed = k + 1;
       wake();
       yield batch;

@@ -1,7 +1,10 @@
 // Tiny ONNX models for inference tests, written with the project's own ONNX encoder.
 
-import { writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DataType, encodeModel, floatTensor, int64Tensor, type OnnxModel, type OnnxNode } from '../../pipeline/onnx/model.ts';
+import { MODEL_CARD_FILE, MODEL_CARD_FORMAT, writeModelCard, type ModelCard } from '../../pipeline/train/card.ts';
 
 function model(nodes: OnnxNode[], inputs: OnnxModel['graph']['inputs'], outputs: OnnxModel['graph']['outputs'], initializers: OnnxModel['graph']['initializers']): Uint8Array {
   return encodeModel({
@@ -87,4 +90,59 @@ export function detectorBias(anchors: number, boxes: { anchor: number; cls: numb
     b[(4 + x.cls) * anchors + x.anchor] = x.score;
   }
   return b;
+}
+
+/** A tabular classifier: `[N, C]` = Softmax(x · W + b), x `[N, F]`, W `[F, C]` row-major. */
+export function tabularSoftmaxModel(o: { features: number; classes: number; weight: number[]; bias: number[] }): Uint8Array {
+  return model(
+    [
+      { opType: 'MatMul', inputs: ['input', 'W'], outputs: ['xw'], attributes: [] },
+      { opType: 'Add', inputs: ['xw', 'b'], outputs: ['z'], attributes: [] },
+      { opType: 'Softmax', inputs: ['z'], outputs: ['probabilities'], attributes: [{ name: 'axis', type: 'int', value: 1 }] },
+    ],
+    [{ name: 'input', elemType: DataType.FLOAT, shape: ['N', o.features] }],
+    [{ name: 'probabilities', elemType: DataType.FLOAT, shape: ['N', o.classes] }],
+    [floatTensor('W', [o.features, o.classes], o.weight), floatTensor('b', [1, o.classes], o.bias)],
+  );
+}
+
+export interface CardOptions {
+  task: ModelCard['task'];
+  classes: string[] | { id: number; name: string }[];
+  inputName: string;
+  inputShape: (number | string)[];
+  outputName: string;
+  outputShape: (number | string)[];
+  preprocessing?: ModelCard['preprocessing'];
+  features?: string[];
+}
+
+/** Write `bytes` as `<dir>/model.onnx` with a schema-valid model card (the sha256 of those bytes unless `sha256`). */
+export async function saveWithCard(dir: string, bytes: Uint8Array, o: CardOptions, sha256?: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'model.onnx');
+  await writeFile(path, bytes);
+  const card: ModelCard = {
+    format: MODEL_CARD_FORMAT,
+    version: 1,
+    model: 'test-model',
+    task: o.task,
+    createdAt: '2026-01-01T00:00:00Z',
+    classes: o.classes.map((c, index) => (typeof c === 'string' ? { index, id: index, name: c } : { index, ...c })),
+    input: { name: o.inputName, dtype: 'float32', shape: o.inputShape, features: o.features ?? [] },
+    preprocessing: o.preprocessing ?? { type: 'numeric', target: 'target' },
+    output:
+      o.task === 'object-detection'
+        ? { detections: { name: o.outputName, dtype: 'float32', shape: o.outputShape } }
+        : { probabilities: { name: o.outputName, dtype: 'float32', shape: o.outputShape } },
+    trainer: { name: 'command', params: {} },
+    trainingData: { path: 'data/processed/test', sha256: '0'.repeat(64), files: 1, trainRows: 1, valRows: 1 },
+    code: { commit: null },
+    training: { startedAt: '2026-01-01T00:00:00Z', seconds: 1, executionProvider: 'cpu' },
+    metrics: { reported: {} },
+    featureImportance: [],
+    onnx: { file: 'model.onnx', sha256: sha256 ?? createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
+  };
+  await writeModelCard(join(dir, MODEL_CARD_FILE), card);
+  return path;
 }
