@@ -297,7 +297,7 @@ function sliceSummary(r: EvaluationReport, keys: string[]): string {
     const s = r.slices[key]!;
     const values = Object.entries(s.values);
     const empty = values.filter(([, v]) => !v.metrics || v.n === 0).map(([name]) => name);
-    const gateFailed = r.gates.some((g) => g.kind === 'slice-gap' && g.status === 'fail' && g.name.includes(key));
+    const gateFailed = r.gates.some((g) => g.kind === 'slice-gap' && g.status === 'fail' && g.name.endsWith(` ${key}`));
     const worst = s.worst ? `${gateFailed ? '⚠️ ' : ''}**${escapeMd(s.worst.value)}**: ${fmtMetric(s.worst.score)} (n=${fmtCount(s.values[s.worst.value]?.n)})` : '—';
     const best = s.best ? `${escapeMd(s.best.value)}: ${fmtMetric(s.best.score)} (n=${fmtCount(s.values[s.best.value]?.n)})` : '—';
     const withRows = `${values.length - empty.length} of ${values.length}${empty.length ? ` (no rows: ${empty.slice(0, 5).map(escapeMd).join(', ')}${empty.length > 5 ? ', …' : ''})` : ''}`;
