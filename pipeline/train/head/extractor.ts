@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
 import { sha256 } from '../../core/fs.ts';
@@ -114,17 +114,18 @@ class GraphBuilder {
   one(opType: string, inputs: string[], attributes: OnnxNode['attributes'] = [], hint?: string): string {
     return this.op(opType, inputs, attributes, 1, hint)[0]!;
   }
+  /** A 'same' convolution; the border is padded by reflection so that image edges are no edges. */
   conv(x: string, weights: number[], dims: [number, number, number, number], group = 1, bias?: number[]): string {
     const w = this.init('w', dims, weights);
-    const inputs = [x, w];
-    if (bias) inputs.push(this.init('b', [dims[0]], bias));
     const pad = (dims[2] - 1) / 2;
+    const padded = pad > 0 ? this.one('Pad', [x, this.initInt64('pads', [0, 0, pad, pad, 0, 0, pad, pad])], [{ name: 'mode', type: 'string', value: 'reflect' }]) : x;
+    const inputs = [padded, w];
+    if (bias) inputs.push(this.init('b', [dims[0]], bias));
     return this.one(
       'Conv',
       inputs,
       [
         { name: 'kernel_shape', type: 'ints', value: [dims[2], dims[3]] },
-        { name: 'pads', type: 'ints', value: [pad, pad, pad, pad] },
         { name: 'group', type: 'int', value: group },
       ],
       'conv',
@@ -156,8 +157,12 @@ export function builtinChannelNames(): string[] {
  * 1×1 conv), a 5×5 luma filter bank on a three-level pyramid (1, 1/2, 1/4), blob detectors on
  * the colour channels, rectified and pooled to stride 16 (mean for texture energy, max for small
  * bright/dark spots and specular sheen). Output [N, 40, S/16, S/16]. Deterministic, float32, opset 17.
+ * `normalisation` is what the input was normalised with (the prepared meta.json; ImageNet's by default).
  */
-export function builtinExtractor(imageSize: number): FeatureExtractor {
+export function builtinExtractor(
+  imageSize: number,
+  normalisation: { mean: readonly number[]; std: readonly number[] } = { mean: IMAGENET_MEAN, std: IMAGENET_STD },
+): FeatureExtractor {
   if (!Number.isInteger(imageSize) || imageSize < BUILTIN_STRIDE || imageSize % BUILTIN_STRIDE !== 0) {
     throw new ConfigurationError(`the built-in extractor needs an image size divisible by ${BUILTIN_STRIDE}, got ${imageSize}`, { field: 'size' });
   }
@@ -166,8 +171,8 @@ export function builtinExtractor(imageSize: number): FeatureExtractor {
   const cw: number[] = [];
   const cb: number[] = [];
   for (const row of COLOUR_ROWS) {
-    for (let c = 0; c < 3; c++) cw.push(row[c]! * IMAGENET_STD[c]!);
-    cb.push(row.reduce((a, r, c) => a + r * IMAGENET_MEAN[c]!, 0));
+    for (let c = 0; c < 3; c++) cw.push(row[c]! * normalisation.std[c]!);
+    cb.push(row.reduce((a, r, c) => a + r * normalisation.mean[c]!, 0));
   }
   const colour1 = g.conv(IMAGES_INPUT, cw, [COLOUR_ROWS.length, 3, 1, 1], 1, cb);
   const colour2 = g.pool('AveragePool', colour1, 2);
@@ -285,11 +290,33 @@ export interface ComputeFeaturesOptions {
   rows?: readonly number[];
 }
 
+/** One image's feature map [channels, height, width], handed to a streaming consumer. */
+export type FeatureSink = (index: number, values: Float32Array, height: number, width: number) => void;
+
+/** Errors from onnxruntime or V8 that mean the machine ran out of memory. */
+function isOutOfMemory(error: unknown): boolean {
+  const m = error instanceof Error ? error.message : String(error);
+  return /bad_alloc|bad allocation|failed to allocate|out of memory|array buffer allocation failed|invalid typed array length|invalid array length/i.test(m);
+}
+
+function outOfMemory(what: string, error: unknown): ConfigurationError {
+  return new ConfigurationError(`out of memory ${what}: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`, {
+    field: 'batch-size',
+    hint: 'use a smaller `batch-size`, a smaller backbone or a runner with more memory',
+  });
+}
+
 /**
  * Run the extractor over a prepared split, batched, on the chosen execution provider (the log
- * says which). Every feature must be finite: a NaN or ∞ names the split row and its image.
+ * says which), handing each image's feature map to `sink` in row order: memory stays one batch.
+ * Every feature must be finite: a NaN or ∞ names the split row and its image.
  */
-export async function computeFeatures(ex: FeatureExtractor, file: ImageTensorFile, o: ComputeFeaturesOptions): Promise<FeatureMap> {
+export async function streamFeatures(
+  ex: FeatureExtractor,
+  file: ImageTensorFile,
+  o: ComputeFeaturesOptions,
+  sink: FeatureSink,
+): Promise<{ images: number; provider: 'cpu' | 'cuda' }> {
   const [, h, w, c] = file.meta.shape;
   if (h !== ex.imageSize || w !== ex.imageSize || c !== 3) {
     throw new ConfigurationError(
@@ -299,32 +326,29 @@ export async function computeFeatures(ex: FeatureExtractor, file: ImageTensorFil
   }
   const rows = o.rows ?? file.items.map((i) => i.row);
   const batchSize = Math.max(1, o.batchSize ?? 16);
-  const display = ex.record.kind === 'builtin' ? 'built-in feature extractor' : `${ex.record.backbone ?? 'backbone'} (cut at ${ex.output})`;
+  const display = extractorDisplay(ex);
   const model = await loadModelBytes(encodeModel(extractorModel(ex)), { display, imageSize: ex.imageSize, inputName: ex.input, provider: o.provider, logger: o.logger });
-  const side = ex.imageSize / ex.stride;
-  let height = Number.isInteger(side) ? side : 0;
-  let width = height;
-  let data: Float32Array | undefined;
-  let per = 0;
   let done = 0;
   const progress = o.logger.progress(`features (${file.meta.split})`, rows.length, 'images');
   try {
     for await (const batch of file.batches(batchSize, rows)) {
       if (o.signal?.aborted) throw new InterruptedError();
       const n = batch.rows.length;
-      const out = await model.session.run({ [model.inputNames[0]!]: model.tensor(batch.data, [n, 3, ex.imageSize, ex.imageSize]) });
-      const t = out[ex.output] ?? out[model.outputNames[0]!];
+      let out: Awaited<ReturnType<LoadedModel['session']['run']>>;
+      try {
+        out = await model.session.run({ [model.inputNames[0]!]: model.tensor(batch.data, [n, 3, ex.imageSize, ex.imageSize]) });
+      } catch (error) {
+        if (isOutOfMemory(error)) throw outOfMemory(`running ${display} on a batch of ${n} images`, error);
+        throw error;
+      }
+      const t = out[ex.output];
       if (!t) throw new Error(`${display}: no output \`${ex.output}\``);
       const dims = t.dims;
       if (dims.length !== 4 || dims[0] !== n || dims[1] !== ex.channels) {
         throw new DataError(`${display}: output \`${ex.output}\` has shape [${dims.join(', ')}], expected [${n}, ${ex.channels}, H, W]`, { field: 'backbone-output' });
       }
-      if (!data) {
-        height = dims[2]!;
-        width = dims[3]!;
-        per = ex.channels * height * width;
-        data = new Float32Array(rows.length * per);
-      }
+      const plane = dims[2]! * dims[3]!;
+      const per = ex.channels * plane;
       const values = t.data as Float32Array;
       for (let k = 0; k < n; k++) {
         const slice = values.subarray(k * per, (k + 1) * per);
@@ -332,12 +356,12 @@ export async function computeFeatures(ex: FeatureExtractor, file: ImageTensorFil
           if (!Number.isFinite(slice[i]!)) {
             const item = batch.items[k]!;
             throw new DataError(
-              `the feature extractor gives a non-finite value (${slice[i]}) for ${item.file} (split \`${file.meta.split}\`, row ${item.row}, channel ${Math.floor(i / (height * width))}): check the backbone and the prepared images`,
+              `${display} gives a non-finite feature (${slice[i]}) for ${item.file} (split \`${file.meta.split}\`, row ${item.row}, channel ${Math.floor(i / plane)}): check the backbone and the prepared images`,
               { file: item.file, field: ex.record.kind === 'backbone' ? 'backbone' : 'images' },
             );
           }
         }
-        data.set(slice, (done + k) * per);
+        sink(done + k, slice, dims[2]!, dims[3]!);
       }
       done += n;
       progress.tick(n);
@@ -346,15 +370,52 @@ export async function computeFeatures(ex: FeatureExtractor, file: ImageTensorFil
     progress.done();
     await model.session.release();
   }
-  return { data: data ?? new Float32Array(0), n: done, channels: ex.channels, height, width };
+  return { images: done, provider: model.provider };
+}
+
+/** Most bytes of feature maps held at once; beyond it the caller must stream (streamFeatures). */
+const FEATURE_MAP_LIMIT = Math.min(4 * 1024 ** 3, totalmem() / 2);
+
+/** The extractor's feature maps of a whole split (or of `rows`), [n, channels, H, W] in memory. */
+export async function computeFeatures(ex: FeatureExtractor, file: ImageTensorFile, o: ComputeFeaturesOptions): Promise<FeatureMap> {
+  const count = o.rows?.length ?? file.items.length;
+  const side = Math.ceil(ex.imageSize / ex.stride);
+  const bytes = count * ex.channels * side * side * 4;
+  if (bytes > FEATURE_MAP_LIMIT) {
+    throw outOfMemory(
+      `holding the feature maps of ${count} images (${(bytes / 1024 ** 3).toFixed(1)} GiB, limit ${(FEATURE_MAP_LIMIT / 1024 ** 3).toFixed(1)} GiB)`,
+      new Error(`${ex.channels} channels × ${side}×${side} per image`),
+    );
+  }
+  let data: Float32Array | undefined;
+  let height = side;
+  let width = side;
+  const { images: n } = await streamFeatures(ex, file, o, (index, values, h, w) => {
+    if (!data) {
+      height = h;
+      width = w;
+      try {
+        data = new Float32Array(count * values.length);
+      } catch (error) {
+        throw outOfMemory(`allocating the feature maps of ${count} images`, error);
+      }
+    }
+    data.set(values, index * values.length);
+  });
+  return { data: data ?? new Float32Array(0), n, channels: ex.channels, height, width };
+}
+
+/** How messages name an extractor. */
+export function extractorDisplay(ex: FeatureExtractor): string {
+  return ex.record.kind === 'builtin' ? 'the built-in feature extractor' : `backbone ${ex.record.backbone ?? ''} (cut at ${ex.record.output})`;
 }
 
 // --- user backbones -----------------------------------------------------------------------------
 
-/** Every tensor name a cut could end at: graph outputs first, then node outputs in graph order. */
+/** Every tensor name a cut could end at: graph outputs first, then node outputs deepest first. */
 function availableOutputs(model: OnnxModel): string[] {
   const names = new Set<string>(model.graph.outputs.map((o) => o.name));
-  for (const n of model.graph.nodes) for (const o of n.outputs) if (o) names.add(o);
+  for (const n of [...model.graph.nodes].reverse()) for (const o of n.outputs) if (o) names.add(o);
   return [...names];
 }
 
