@@ -15,7 +15,8 @@ let validator: ValidateFunction | undefined;
 export function evaluationProblems(report: unknown): string[] {
   validator ??= new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
   if (!validator(report)) {
-    return (validator.errors ?? []).map(
+    // An if/then's own "must match then schema" repeats the errors listed under it.
+    return (validator.errors ?? []).filter((e) => e.keyword !== 'if').map(
       (e) =>
         `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.params && 'allowedValues' in e.params ? ` (${JSON.stringify(e.params.allowedValues)})` : ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
     );

@@ -46,6 +46,20 @@ describe('evaluation.schema.json', () => {
     expect(problems.join('\n')).toMatch(message);
   });
 
+  it('rejects NaN and infinite numbers (JSON would turn them into null), naming only the bad fields', () => {
+    const r = skinTypeReport();
+    (r.metrics as { log_loss: number }).log_loss = Number.POSITIVE_INFINITY;
+    r.comparison[0]!.ci95 = [Number.NaN, Number.NaN];
+    expect(evaluationProblems(r)).toEqual(['/metrics/log_loss must be number', '/comparison/0/ci95/0 must be number', '/comparison/0/ci95/1 must be number']);
+  });
+
+  it('checks a slice value\'s metrics by their task, and allows null for an empty value', () => {
+    const problems = evaluationProblems(broken(detectionReport, (r) => {
+      r.slices.skin_tone.values.II.metrics.map50 = -1;
+    }));
+    expect(problems).toEqual(['/slices/skin_tone/values/II/metrics/map50 must be >= 0']);
+  });
+
   it('rejects what the schema cannot say: a non-square confusion matrix', () => {
     const problems = evaluationProblems(broken(skinTypeReport, (r) => r.metrics.confusion_matrix.pop()));
     expect(problems).toEqual(['/metrics/confusion_matrix must be 3×3 (one row and one column per class)']);
