@@ -1,0 +1,293 @@
+// Predictions files (JSON lines) read as a stream into typed arrays, every row checked with
+// file:line errors, then scored with the same metric code the evaluate stage uses.
+//   classification: {"id", "label": "<true class>", "probs": {"<class>": p, …}, "slice": {"skin_tone": "V", …}}
+//   detection:      {"id", "gt": [{"cls", "box": [x1, y1, x2, y2]}], "pred": [{"cls", "conf", "box"}], "slice": {…}}
+
+import { createReadStream } from 'node:fs';
+import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
+import { suggestion } from '../../core/suggest.ts';
+import type { MetricsReport } from '../types.ts';
+import { scoreDetections, type Box, type DetectionSample } from './detection.ts';
+import { classificationReport, detectionSlices, type ExpectedSlices, type SliceColumn } from './slices.ts';
+
+/** How far a row's probabilities may sum from 1 (float32 softmax outputs round). */
+export const PROBABILITY_SUM_TOLERANCE = 1e-3;
+
+export interface ClassificationPredictions {
+  classes: string[];
+  labels: Int32Array;
+  /** n × C, row-major, in `classes` order. */
+  probs: Float64Array;
+  slices: Map<string, SliceColumn>;
+}
+
+interface LineContext {
+  file: string;
+  line: number;
+}
+
+const fail = (at: LineContext, message: string, field?: string, hint?: string): never => {
+  throw new DataError(message, { file: at.file, line: at.line, ...(field ? { field } : {}), ...(hint ? { hint } : {}) });
+};
+
+/**
+ * Calls `onLine` with each non-blank line of the file and its 1-based number, synchronously within
+ * each 1 MiB chunk (a per-line promise would cost more than the line's parse).
+ */
+async function eachLine(path: string, display: string, onLine: (text: string, line: number) => void, signal?: AbortSignal): Promise<void> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  let rest = '';
+  let line = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      if (signal?.aborted) throw new InterruptedError();
+      const text = rest + chunk;
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+        line++;
+        const s = text.slice(start, nl);
+        start = nl + 1;
+        if (s.trim()) onLine(s, line);
+      }
+      rest = text.slice(start);
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') throw new ConfigurationError(`cannot read the predictions file (${code})`, { file: display });
+    throw error;
+  } finally {
+    stream.destroy();
+  }
+  if (rest.trim()) onLine(rest, line + 1);
+}
+
+function parseLine(text: string, at: LineContext): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    if (/\b(NaN|-?Infinity)\b/.test(text)) fail(at, 'NaN or Infinity is not a JSON number: every probability, confidence and box value must be finite');
+    fail(at, `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(at, 'each line must be one JSON object');
+  return value as Record<string, unknown>;
+}
+
+function readId(row: Record<string, unknown>, at: LineContext, seen: Set<string>): string {
+  const raw = row.id;
+  if ((typeof raw !== 'string' || raw === '') && typeof raw !== 'number') fail(at, 'missing `id` (a non-empty string)', 'id');
+  const id = String(raw);
+  if (seen.has(id)) fail(at, `duplicate id \`${id}\`: each row must be scored once`, 'id');
+  seen.add(id);
+  return id;
+}
+
+/** Grows a slice column per key as rows arrive; rows before a key first appears lack it (−1). */
+class SliceBuilder {
+  readonly columns = new Map<string, { values: string[]; index: Map<string, number>; codes: Int32Array }>();
+  private capacity = 1024;
+
+  add(row: Record<string, unknown>, r: number, at: LineContext): void {
+    const slice = row.slice;
+    if (slice === undefined || slice === null) return;
+    if (typeof slice !== 'object' || Array.isArray(slice)) fail(at, '`slice` must be an object of key → value, e.g. {"skin_tone": "V"}', 'slice');
+    for (const key in slice as Record<string, unknown>) {
+      const raw = (slice as Record<string, unknown>)[key];
+      if (typeof raw !== 'string' && typeof raw !== 'number') fail(at, `slice \`${key}\` must be a string`, `slice.${key}`);
+      let col = this.columns.get(key);
+      if (!col) this.columns.set(key, (col = { values: [], index: new Map(), codes: new Int32Array(this.capacity).fill(-1) }));
+      if (r >= col.codes.length) {
+        while (this.capacity <= r) this.capacity *= 2;
+        const grown = new Int32Array(this.capacity).fill(-1);
+        grown.set(col.codes);
+        col.codes = grown;
+      }
+      const value = String(raw);
+      let code = col.index.get(value);
+      if (code === undefined) {
+        code = col.values.length;
+        col.index.set(value, code);
+        col.values.push(value);
+      }
+      col.codes[r] = code;
+    }
+  }
+
+  finish(n: number): Map<string, SliceColumn> {
+    const out = new Map<string, SliceColumn>();
+    for (const [key, col] of this.columns) {
+      const codes = new Int32Array(n).fill(-1);
+      codes.set(col.codes.subarray(0, Math.min(n, col.codes.length)));
+      out.set(key, { values: col.values, codes });
+    }
+    return out;
+  }
+}
+
+/** Read a classification predictions file; `classes` fixes the column order (else the first row's `probs` keys). */
+export async function readClassificationPredictions(
+  path: string,
+  display: string,
+  o: { classes?: readonly string[]; signal?: AbortSignal } = {},
+): Promise<ClassificationPredictions> {
+  let classes: string[] | undefined = o.classes ? [...o.classes] : undefined;
+  let classIndex = new Map<string, number>();
+  let C = 0;
+  let capacity = 1024;
+  let labels = new Int32Array(capacity);
+  let probs = new Float64Array(0);
+  const seen = new Set<string>();
+  const slices = new SliceBuilder();
+  const setClasses = (names: string[]): void => {
+    classes = names;
+    C = names.length;
+    classIndex = new Map(names.map((c, k) => [c, k]));
+    probs = new Float64Array(capacity * C);
+  };
+  if (classes) {
+    if (new Set(classes).size !== classes.length || classes.some((c) => c === '')) throw new ConfigurationError('classes must be distinct, non-empty names', { field: 'classes' });
+    setClasses(classes);
+  }
+  let n = 0;
+  const at: LineContext = { file: display, line: 0 };
+  await eachLine(path, display, (text, line) => {
+    at.line = line;
+    const row = parseLine(text, at);
+    readId(row, at, seen);
+    const p = row.probs;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) fail(at, 'missing `probs` (an object of class → probability)', 'probs');
+    const pr = p as Record<string, unknown>;
+    if (!classes) {
+      const names = Object.keys(pr);
+      if (!names.length) fail(at, '`probs` is empty', 'probs');
+      setClasses(names);
+    }
+    const names = classes!;
+    const rawLabel = row.label;
+    if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') fail(at, 'missing `label` (the true class)', 'label');
+    const label = classIndex.get(String(rawLabel));
+    if (label === undefined) fail(at, `unknown label \`${String(rawLabel)}\``, 'label', suggestion(String(rawLabel), names) ?? `classes: ${names.join(', ')}`);
+    if (n === capacity) {
+      capacity *= 2;
+      const l = new Int32Array(capacity);
+      l.set(labels);
+      labels = l;
+      const q = new Float64Array(capacity * C);
+      q.set(probs);
+      probs = q;
+    }
+    let sum = 0;
+    let keys = 0;
+    for (const _ in pr) keys++;
+    const base = n * C;
+    for (let k = 0; k < C; k++) {
+      const v = pr[names[k]!];
+      if (typeof v !== 'number') {
+        if (v === undefined) fail(at, `\`probs\` has no \`${names[k]}\``, `probs.${names[k]}`, `every row needs all ${C} classes: ${names.join(', ')}`);
+        fail(at, `probability of \`${names[k]}\` is ${JSON.stringify(v)}, not a number`, `probs.${names[k]}`);
+      }
+      const x = v as number;
+      if (!(x >= 0 && x <= 1)) fail(at, `probability of \`${names[k]}\` is ${x}, outside [0, 1]`, `probs.${names[k]}`);
+      probs[base + k] = x;
+      sum += x;
+    }
+    if (keys !== C) {
+      const extra = Object.keys(pr).find((k) => !classIndex.has(k)) ?? '';
+      fail(at, `unknown class \`${extra}\` in \`probs\``, `probs.${extra}`, suggestion(extra, names) ?? `classes: ${names.join(', ')}`);
+    }
+    if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) fail(at, `probabilities sum to ${sum}, not 1 (± ${PROBABILITY_SUM_TOLERANCE})`, 'probs');
+    labels[n] = label!;
+    slices.add(row, n, at);
+    n++;
+  }, o.signal);
+  if (n === 0) throw new DataError('no predictions in the file (empty test split)', { file: display });
+  return { classes: classes!, labels: labels.slice(0, n), probs: probs.slice(0, n * C), slices: slices.finish(n) };
+}
+
+function readBox(raw: unknown, at: LineContext, field: string): Box {
+  if (!Array.isArray(raw) || raw.length !== 4 || !raw.every((v) => typeof v === 'number' && Number.isFinite(v))) fail(at, '`box` must be [x1, y1, x2, y2] in pixels', field);
+  const b = raw as Box;
+  if (b[2] < b[0] || b[3] < b[1]) fail(at, `box ${JSON.stringify(b)} has x2 < x1 or y2 < y1`, field);
+  return b;
+}
+
+/** Read a detection predictions file; `classes` fixes the class list (else classes in first-seen order). */
+export async function readDetectionPredictions(
+  path: string,
+  display: string,
+  o: { classes?: readonly string[]; signal?: AbortSignal } = {},
+): Promise<{ classes: string[]; samples: DetectionSample[] }> {
+  const fixed = o.classes !== undefined;
+  const classes: string[] = o.classes ? [...o.classes] : [];
+  const index = new Map(classes.map((c, k) => [c, k]));
+  const classOf = (raw: unknown, at: LineContext, field: string): number => {
+    if (typeof raw !== 'string' && typeof raw !== 'number') fail(at, 'missing `cls` (a class name)', field);
+    const name = String(raw);
+    let k = index.get(name);
+    if (k === undefined) {
+      if (fixed) fail(at, `unknown class \`${name}\``, field, suggestion(name, classes) ?? `classes: ${classes.join(', ')}`);
+      k = classes.length;
+      classes.push(name);
+      index.set(name, k);
+    }
+    return k!;
+  };
+  const samples: DetectionSample[] = [];
+  const seen = new Set<string>();
+  const at: LineContext = { file: display, line: 0 };
+  await eachLine(path, display, (text, line) => {
+    at.line = line;
+    const row = parseLine(text, at);
+    const id = readId(row, at, seen);
+    const list = (key: 'gt' | 'pred'): unknown[] => {
+      const v = row[key];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v)) fail(at, `\`${key}\` must be a list of boxes`, key);
+      return v as unknown[];
+    };
+    const gt = list('gt').map((g, i) => {
+      if (typeof g !== 'object' || g === null) fail(at, 'a ground-truth entry must be {"cls", "box"}', `gt[${i}]`);
+      const e = g as Record<string, unknown>;
+      return { cls: classOf(e.cls, at, `gt[${i}].cls`), box: readBox(e.box, at, `gt[${i}].box`) };
+    });
+    const pred = list('pred').map((p, i) => {
+      if (typeof p !== 'object' || p === null) fail(at, 'a prediction must be {"cls", "conf", "box"}', `pred[${i}]`);
+      const e = p as Record<string, unknown>;
+      const conf = e.conf;
+      if (typeof conf !== 'number' || !(conf >= 0 && conf <= 1)) fail(at, `confidence ${JSON.stringify(conf)} is not a number in [0, 1]`, `pred[${i}].conf`);
+      return { cls: classOf(e.cls, at, `pred[${i}].cls`), conf: conf as number, box: readBox(e.box, at, `pred[${i}].box`) };
+    });
+    const sample: DetectionSample = { id, gt, pred };
+    const slice = row.slice;
+    if (slice !== undefined && slice !== null) {
+      if (typeof slice !== 'object' || Array.isArray(slice)) fail(at, '`slice` must be an object of key → value, e.g. {"skin_tone": "V"}', 'slice');
+      const s: Record<string, string> = {};
+      for (const [k, v] of Object.entries(slice as Record<string, unknown>)) {
+        if (typeof v !== 'string' && typeof v !== 'number') fail(at, `slice \`${k}\` must be a string`, `slice.${k}`);
+        s[k] = String(v);
+      }
+      sample.slice = s;
+    }
+    samples.push(sample);
+  }, o.signal);
+  if (samples.length === 0) throw new DataError('no predictions in the file (empty test split)', { file: display });
+  if (classes.length === 0) throw new DataError('no boxes in the file and no classes given: pass the class list', { file: display, field: 'classes' });
+  return { classes, samples };
+}
+
+/** Metrics and per-slice metrics of a predictions file: what `skintwin metrics` prints. */
+export async function metricsFromFile(
+  path: string,
+  display: string,
+  task: 'classification' | 'detection',
+  o: { classes?: readonly string[]; signal?: AbortSignal; expected?: ExpectedSlices; confidence?: number } = {},
+): Promise<MetricsReport> {
+  const read = { ...(o.classes ? { classes: o.classes } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+  if (task === 'classification') {
+    const p = await readClassificationPredictions(path, display, read);
+    return classificationReport(p.labels, p.probs, p.classes, p.slices, o.expected);
+  }
+  const d = await readDetectionPredictions(path, display, read);
+  const score = { ...(o.confidence !== undefined ? { confidence: o.confidence } : {}), ...(o.expected ? { expected: o.expected } : {}) };
+  return { metrics: scoreDetections(d.samples, d.classes, score), slices: detectionSlices(d.samples, d.classes, score) };
+}
