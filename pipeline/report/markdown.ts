@@ -137,6 +137,8 @@ function buildBlocks(r: EvaluationReport, o: MarkdownOptions): Block[] {
     blocks.push(confusionBlock(m));
     blocks.push({ summary: `Calibration: ECE ${fmtMetric(m.ece)} (${m.reliability.length} confidence bins)`, body: reliabilityTable(m) });
   } else if (m.task === 'detection') {
+    const apChart = mermaidBars('AP50 per class', 'class', 'AP50', m.classes, m.classes.map((c) => m.per_class[c]?.ap50 ?? 0));
+    if (apChart) blocks.push(apChart);
     blocks.push({ summary: `Per-class AP (${m.classes.length} classes, IoU 0.5; precision/recall at confidence ${fmtMetric(m.confidence, 2)})`, body: perClassApTable(m, champ?.task === 'detection' ? champ : undefined), open: true });
   } else {
     blocks.push('#### Buckets');
@@ -307,26 +309,35 @@ function sliceSummary(r: EvaluationReport, keys: string[]): string {
 }
 
 /** Mermaid label: inside double quotes, which it cannot escape. */
-function mermaidLabel(text: string): string {
-  return `"${text.replace(/["\\]/g, "'").replace(/[\r\n]+/g, ' ').slice(0, 40)}"`;
+function mermaidLabel(text: string, max = 40): string {
+  return `"${text.replace(/["\\]/g, "'").replace(/[\r\n]+/g, ' ').slice(0, max)}"`;
+}
+
+/** A Mermaid bar chart (optionally with a line), or null when there is nothing to draw or too much. */
+function mermaidBars(title: string, xLabel: string, yLabel: string, labels: string[], bars: number[], line?: number[]): string | null {
+  if (!labels.length || labels.length > MAX_CHART_VALUES) return null;
+  // Mermaid takes numbers only: a missing value is drawn as 0 rather than breaking the chart.
+  bars = bars.map((v) => (Number.isFinite(v) ? v : 0));
+  line = line?.map((v) => (Number.isFinite(v) ? v : 0));
+  const top = Math.max(1, Math.ceil(Math.max(...bars, ...(line ?? []))));
+  return [
+    '```mermaid',
+    'xychart-beta',
+    `    title ${mermaidLabel(title, 80)}`,
+    `    x-axis ${mermaidLabel(xLabel)} [${labels.map((l) => mermaidLabel(l)).join(', ')}]`,
+    `    y-axis ${mermaidLabel(yLabel)} 0 --> ${top}`,
+    `    bar [${bars.map((v) => fmtMetric(v)).join(', ')}]`,
+    ...(line ? [`    line [${line.map((v) => fmtMetric(v)).join(', ')}]`] : []),
+    '```',
+  ].join('\n');
 }
 
 function sliceChart(s: SliceReport): string | null {
   const points = Object.entries(s.values)
     .map(([name, v]) => ({ name, score: sliceScore(v, s.metric) }))
     .filter((p): p is { name: string; score: number } => p.score !== null);
-  if (!points.length || points.length > MAX_CHART_VALUES) return null;
-  const top = Math.max(1, Math.ceil(Math.max(...points.map((p) => p.score))));
   const worst = s.worst ? `, worst ${s.worst.value}` : '';
-  return [
-    '```mermaid',
-    'xychart-beta',
-    `    title ${mermaidLabel(`${s.metric} per ${s.key}${worst}`)}`,
-    `    x-axis ${mermaidLabel(s.key)} [${points.map((p) => mermaidLabel(p.name)).join(', ')}]`,
-    `    y-axis ${mermaidLabel(s.metric)} 0 --> ${top}`,
-    `    bar [${points.map((p) => fmtMetric(p.score)).join(', ')}]`,
-    '```',
-  ].join('\n');
+  return mermaidBars(`${s.metric} per ${s.key}${worst}`, s.key, s.metric, points.map((p) => p.name), points.map((p) => p.score));
 }
 
 function sliceTable(s: SliceReport, overall: Metrics | ChainMetrics): string {
@@ -414,7 +425,15 @@ function confusionBlock(m: ClassificationMetrics): Block {
 function reliabilityTable(m: ClassificationMetrics): string {
   const bins = m.reliability.filter((b) => b.count > 0);
   if (!bins.length) return '_No rows._';
-  return mdTable(
+  const chart = mermaidBars(
+    'Accuracy (bars) vs mean confidence (line) per bin',
+    'confidence bin',
+    'accuracy',
+    bins.map((b) => `${fmtMetric(b.lo, 2)}–${fmtMetric(b.hi, 2)}`),
+    bins.map((b) => b.accuracy),
+    bins.map((b) => b.confidence),
+  );
+  return (chart ? chart + '\n\n' : '') + mdTable(
     ['confidence bin', 'rows', 'mean confidence', 'accuracy', 'gap'],
     bins.map((b) => [`${fmtMetric(b.lo, 3)}–${fmtMetric(b.hi, 3)}`, fmtCount(b.count), fmtMetric(b.confidence), fmtMetric(b.accuracy), fmtSigned(b.accuracy - b.confidence)]),
     ['l', 'r', 'r', 'r', 'r'],

@@ -101,11 +101,13 @@ export function confusionMatrixSvg(m: ClassificationMetrics, o: { title?: string
   const showLabels = cell >= 9;
   const labelChars = Math.max(4, Math.min(18, Math.floor(cell >= 40 ? 18 : 12)));
   const labelSpace = showLabels ? Math.min(130, 8 + 7 * Math.min(labelChars, Math.max(1, ...m.classes.map((c) => c.length)))) : 20;
-  const left = labelSpace + 34;
-  const top = 56;
   const grid = cell * k;
   const legendW = 70;
-  const width = Math.max(480, left + grid + legendW + 20);
+  const needed = labelSpace + 34 + grid + legendW + 20;
+  const width = Math.max(480, needed);
+  // Centred when the title needs more width than the grid.
+  const left = labelSpace + 34 + Math.floor((width - needed) / 2);
+  const top = 56;
   const height = top + grid + labelSpace + 40;
   const title = o.title ?? `Confusion matrix (n = ${m.n})`;
   const body: string[] = [text(width / 2, 24, title, { size: 16, anchor: 'middle', weight: 'bold' })];
@@ -136,7 +138,7 @@ export function confusionMatrixSvg(m: ClassificationMetrics, o: { title?: string
       body.push(text(x, top + grid + 8, clip(c, labelChars), { size, anchor: 'end', rotate: -45 }));
     });
   }
-  body.push(text(14, top + grid / 2, 'true class', { size: 13, anchor: 'middle', fill: AXIS, rotate: -90 }));
+  body.push(text(left - labelSpace - 20, top + grid / 2, 'true class', { size: 13, anchor: 'middle', fill: AXIS, rotate: -90 }));
   body.push(text(left + grid / 2, height - 10, 'predicted class', { size: 13, anchor: 'middle', fill: AXIS }));
   // Colour legend: the share scale from 0 to 1.
   const lx = left + grid + 24;

@@ -178,6 +178,28 @@ describe('renderEvaluationMarkdown', () => {
     expect(body).toContain(`bar [${values.join(', ')}]`);
   });
 
+  it('charts per-class AP50 for detection and calibration for classification', () => {
+    const d = detectionReport();
+    const ap = (d.metrics as { per_class: Record<string, { ap50: number }> }).per_class;
+    const md = renderEvaluationMarkdown(d);
+    expect(md).toContain(`    bar [${Object.values(ap).map((c) => c.ap50.toFixed(4)).join(', ')}]`);
+    const s = skinTypeReport();
+    const bins = (s.metrics as { reliability: { count: number; accuracy: number; confidence: number }[] }).reliability.filter((b) => b.count > 0);
+    const calibration = renderEvaluationMarkdown(s).split('<summary>Calibration')[1]!;
+    expect(calibration).toContain(`    bar [${bins.map((b) => b.accuracy.toFixed(4)).join(', ')}]`);
+    expect(calibration).toContain(`    line [${bins.map((b) => b.confidence.toFixed(4)).join(', ')}]`);
+  });
+
+  it('keeps quotes in slice values from breaking a Mermaid chart', () => {
+    const r = skinTypeReport();
+    const tone = r.slices['skin_tone']!;
+    tone.values = { 'say "V"': tone.values['V']!, I: tone.values['I']! };
+    tone.worst = { value: 'say "V"', score: tone.worst!.score };
+    const md = renderEvaluationMarkdown(r);
+    expect(md).toContain(`x-axis "skin_tone" ["say 'V'", "I"]`);
+    expect(md).toContain(`title "f1_macro per skin_tone, worst say 'V'"`);
+  });
+
   it('shows a small confusion matrix as a table: rows true, columns predicted, diagonal bold', () => {
     const r = skinTypeReport();
     const cm = (r.metrics as { confusion_matrix: number[][] }).confusion_matrix;
