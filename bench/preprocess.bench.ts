@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
 import { quietLogger } from './quiet-logger.ts';
 import { forEachPool } from '../pipeline/data/images/pool.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW } from '../pipeline/data/images/preprocess.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../pipeline/data/images/preprocess.ts';
+import { loadSharp } from '../pipeline/data/images/sharp.ts';
 import { prepareImages } from '../pipeline/data/prepare/images.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 400);
@@ -69,26 +70,14 @@ interface Variant {
   name: string;
   /** Images in flight. */
   inflight: number;
-  /** libvips threads per image (sharp.concurrency). */
-  threads: number;
-  kernel: 'linear' | 'lanczos3';
-  normalize: boolean;
-  cache: boolean;
+  /** One image, by index into the bench's files. */
+  run: (i: number) => Promise<void>;
 }
 
-async function runVariant(sharp: SharpModule, jpegs: Buffer[], v: Variant): Promise<{ seconds: number; cpuMs: number }> {
-  sharp.concurrency(v.threads);
-  if (v.cache) sharp.cache(true);
-  else sharp.cache(false);
-  const plane = SIZE * SIZE;
-  const mean = [...IMAGENET_MEAN];
-  const std = [...IMAGENET_STD];
+async function runVariant(v: Variant, n: number): Promise<{ seconds: number; cpuMs: number }> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await forEachPool(jpegs, v.inflight, async (jpeg) => {
-    const pixels = await sharp(jpeg).resize(SIZE, SIZE, { fit: 'fill', kernel: v.kernel }).raw().toBuffer();
-    if (v.normalize) normalizeToCHW(pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
-  });
+  await forEachPool(Array.from({ length: n }, (_, i) => i), v.inflight, v.run);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return { seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
@@ -207,7 +196,10 @@ interface Row {
   cpuMsPerImage: number | null;
 }
 
-async function throughput(sharp: SharpModule, work: string, load0: number): Promise<Row[]> {
+const HEADLINE = 'preprocessImage(path): DCT-scaled decode, 2 workers';
+const PILLOW_HEADLINE = 'Pillow, 2 processes (draft: JPEG DCT-scaled decode)';
+
+async function throughput(sharp: SharpModule, work: string, load0: number): Promise<{ rows: Row[]; loads: number[]; ratios: number[] }> {
   console.log(`preprocess bench: ${N} JPEGs 640×480 → ${SIZE}×${SIZE} float CHW, ${ROUNDS} rounds, ${cpus().length} CPUs, load ${load0.toFixed(1)}`);
   const jpegs = await makeJpegs(sharp, N);
   const files: string[] = [];
@@ -217,31 +209,76 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
     await writeFile(f, j);
     files.push(f);
   }
+  const plane = SIZE * SIZE;
+  const mean = [...IMAGENET_MEAN];
+  const std = [...IMAGENET_STD];
+  const spec = { size: SIZE, resize: 'fill' as const };
+  const known = { width: 640, height: 480, format: 'jpeg' };
   // sharp's own default thread count (1 on glibc without jemalloc, else the core count).
   const defaultThreads = sharp.concurrency();
-  const variants: Variant[] = [
-    { name: `sharp naive (1 at a time, defaults: ${defaultThreads} thread(s), cache, lanczos3)`, inflight: 1, threads: defaultThreads, kernel: 'lanczos3', normalize: true, cache: true },
-    { name: 'sharp tuned, 1 worker', inflight: 1, threads: 1, kernel: 'linear', normalize: true, cache: false },
-    { name: 'sharp tuned, 2 workers', inflight: 2, threads: 1, kernel: 'linear', normalize: true, cache: false },
-    { name: 'sharp tuned, 3 in flight', inflight: 3, threads: 1, kernel: 'linear', normalize: true, cache: false },
-    { name: 'sharp 2 workers, 2 libvips threads each', inflight: 2, threads: 2, kernel: 'linear', normalize: true, cache: false },
-    { name: 'sharp ceiling: decode+resize, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'linear', normalize: false, cache: false },
-    { name: 'sharp ceiling: decode+resize lanczos3, raw, 2 in flight', inflight: 2, threads: 1, kernel: 'lanczos3', normalize: false, cache: false },
+  const naive = async (i: number): Promise<void> => {
+    const pixels = await sharp(jpegs[i]!).resize(SIZE, SIZE, { fit: 'fill' }).raw().toBuffer();
+    normalizeToCHW(pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
+  };
+  // The project's path: preprocessImage, then normalisation, as training/evaluation consume it.
+  const fromBuffer = async (i: number): Promise<void> => {
+    const pre = await preprocessImage(jpegs[i]!, spec, known);
+    normalizeToCHW(pre.pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
+  };
+  const fromFile = async (i: number): Promise<void> => {
+    const pre = await preprocessImage(files[i]!, spec, known);
+    normalizeToCHW(pre.pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
+  };
+  const variants: (Variant & { threads: number; cache: boolean })[] = [
+    { name: `sharp naive (1 at a time, defaults: ${defaultThreads} thread(s), cache, lanczos3, Buffer)`, inflight: 1, threads: defaultThreads, cache: true, run: naive },
+    { name: 'preprocessImage(Buffer): full decode, 2 in flight', inflight: 2, threads: 1, cache: false, run: fromBuffer },
+    { name: 'preprocessImage(path): DCT-scaled decode, 1 worker', inflight: 1, threads: 1, cache: false, run: fromFile },
+    { name: HEADLINE, inflight: 2, threads: 1, cache: false, run: fromFile },
+    { name: 'preprocessImage(path): DCT-scaled decode, 3 in flight', inflight: 3, threads: 1, cache: false, run: fromFile },
+    {
+      name: 'sharp ceiling: decode+resize, raw, full decode (Buffer), 2 in flight',
+      inflight: 2,
+      threads: 1,
+      cache: false,
+      run: async (i) => void (await sharp(jpegs[i]!).resize(SIZE, SIZE, { fit: 'fill', kernel: 'linear' }).raw().toBuffer()),
+    },
+    {
+      name: 'sharp ceiling: decode+resize, raw, DCT-scaled decode (path[shrink=2]), 2 in flight',
+      inflight: 2,
+      threads: 1,
+      cache: false,
+      run: async (i) => void (await sharp(`${files[i]!}[shrink=2]`).resize(SIZE, SIZE, { fit: 'fill', kernel: 'linear' }).raw().toBuffer()),
+    },
+    {
+      name: 'sharp decode only (path[shrink=2] → 320×240 raw), 2 in flight',
+      inflight: 2,
+      threads: 1,
+      cache: false,
+      run: async (i) => void (await sharp(`${files[i]!}[shrink=2]`).raw().toBuffer()),
+    },
   ];
+  const run = async (v: (typeof variants)[number], n: number) => {
+    sharp.concurrency(v.threads);
+    sharp.cache(v.cache);
+    return runVariant(v, n);
+  };
   // Warm up (loads libvips, JIT) then interleave rounds so a busy neighbour hurts every variant alike.
-  await runVariant(sharp, jpegs.slice(0, 40), variants[1]!);
+  await loadSharp({ threads: 1 });
+  await run(variants[3]!, 40);
+  const loads: number[] = [];
   const samples = new Map<string, { ips: number[]; cpu: number[] }>(variants.map((v) => [v.name, { ips: [], cpu: [] }]));
   const python = findPython();
   const pillow = new Map<string, number[]>();
   for (let r = 0; r < ROUNDS; r++) {
+    loads.push(loadavg()[0]!);
     for (const v of variants) {
-      const { seconds, cpuMs } = await runVariant(sharp, jpegs, v);
+      const { seconds, cpuMs } = await run(v, N);
       samples.get(v.name)!.ips.push(N / seconds);
       samples.get(v.name)!.cpu.push(cpuMs / N);
     }
     if (python) {
       for (const [label, procs, draft] of [
-        ['Pillow, 2 processes (draft: JPEG DCT-scaled decode)', 2, true],
+        [PILLOW_HEADLINE, 2, true],
         ['Pillow, 2 processes (full decode)', 2, false],
         ['Pillow, 1 process (draft)', 1, true],
       ] as const) {
@@ -264,7 +301,12 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
   console.log('|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.name} | ${r.imagesPerSecond} | ${r.best} | ${r.cpuMsPerImage ?? '–'} |`);
   if (!python) console.log('(Pillow skipped: no python3 with PIL and numpy)');
-  return rows;
+  // The ratio that matters, taken round by round so both sides saw the same load.
+  const ours = samples.get(HEADLINE)!.ips;
+  const theirs = pillow.get(PILLOW_HEADLINE) ?? [];
+  const ratios = theirs.map((p, r) => Number((ours[r]! / p).toFixed(2)));
+  if (ratios.length) console.log(`\n${HEADLINE} / ${PILLOW_HEADLINE}, per round: ${ratios.join(', ')}`);
+  return { rows, loads, ratios };
 }
 
 async function main(): Promise<void> {
@@ -277,8 +319,9 @@ async function main(): Promise<void> {
     let rows = Array.isArray(previous.results) ? (previous.results as Row[]) : [];
     let throughputMeta = previous.throughput as Record<string, unknown> | undefined;
     if (process.env.BENCH_SKIP_THROUGHPUT !== '1') {
-      rows = await throughput(sharp, work, load0);
-      throughputMeta = { images: N, rounds: ROUNDS, loadAverageStart: load0, loadAverageEnd: loadavg()[0] };
+      const t = await throughput(sharp, work, load0);
+      rows = t.rows;
+      throughputMeta = { images: N, rounds: ROUNDS, loadAverageStart: load0, loadAveragePerRound: t.loads, loadAverageEnd: loadavg()[0], versusPillow2PerRound: t.ratios };
     }
 
     // Peak RSS of prepare-data in a child process.
@@ -312,8 +355,8 @@ async function main(): Promise<void> {
     runs.push(run);
     runs.sort((x, y) => x.images - y.images);
 
-    const tuned2 = rows.find((r) => r.name === 'sharp tuned, 2 workers');
-    const pillow2 = rows.find((r) => r.name.startsWith('Pillow, 2 processes (draft'));
+    const tuned2 = rows.find((r) => r.name === HEADLINE);
+    const pillow2 = rows.find((r) => r.name === PILLOW_HEADLINE);
     const report = {
       benchmark: 'preprocess',
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips },

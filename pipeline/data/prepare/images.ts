@@ -59,6 +59,7 @@ interface ScannedItem {
   sha256: string;
   width: number;
   height: number;
+  format: string;
   notes: ImageNote[];
   stats: ImageStats;
   phash: string;
@@ -228,8 +229,8 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
       async (i) => {
         const item = items[i]!;
         const s = splits[i]!;
-        const bytes = await readFile(join(o.root, item.image.file));
-        const pre = await preprocessImage(bytes, { size: o.imageSize, resize }, { width: item.width, height: item.height });
+        // A path, not bytes: libvips reads the file itself and can decode a JPEG DCT-scaled.
+        const pre = await preprocessImage(join(o.root, item.image.file), { size: o.imageSize, resize }, { width: item.width, height: item.height, format: item.format });
         await writers[s].writeRow(rowOf[i]!, pre.pixels);
         const g = pre.geometry;
         const entry: ImageIndexItem = {
@@ -309,6 +310,7 @@ async function scanImage(
     sha256: sha256(bytes),
     width: probe.width,
     height: probe.height,
+    format: probe.format,
     notes: probe.notes,
     stats: probe.stats,
     phash: probe.phash,
