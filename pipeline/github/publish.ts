@@ -1,7 +1,8 @@
 // Publish evaluation results on a pull request: per model, one comment found again by its hidden
 // marker and edited in place (never a second one), and one check run `evaluate / <model>` whose
 // conclusion is the gate verdict. Re-running with the same reports sends no write at all. A model
-// whose evaluation.json is missing or invalid is reported by file and skipped; the others still go.
+// whose evaluation.json is missing or invalid (schema of pipeline/report/schema.ts) is reported by
+// file and skipped; the others still go.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -9,19 +10,11 @@ import { DataError, errorMessage } from '../core/errors.ts';
 import { exists } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EvaluationReport } from '../evaluate/types.ts';
-import { checkTitle, evaluationMarker, renderFallbackMarkdown } from './body.ts';
+import { evaluationProblems } from '../report/schema.ts';
+import { checkTitle, evaluationMarker, evaluationMarkdown } from './body.ts';
 import { CHECK_OUTPUT_LIMIT, COMMENT_LIMIT, truncate, type CheckConclusion, type Forge, type ForgeComment } from './forge.ts';
 
 export const EVALUATION_JSON = 'evaluation.json';
-export const EVALUATION_MD = 'evaluation.md';
-
-/** A report to publish, with the markdown a person reads (evaluation.md, or rendered). */
-export interface LoadedEvaluation {
-  report: EvaluationReport;
-  markdown: string;
-  /** evaluation.json, for messages. */
-  file: string;
-}
 
 export interface PublishEvaluationOptions {
   forge: Forge;
@@ -29,10 +22,10 @@ export interface PublishEvaluationOptions {
   pr: number;
   /** The commit evaluated: check runs attach to it. */
   headSha: string;
-  /** Folder holding <model>/evaluation.json (+ evaluation.md, plots). */
+  /** Folder holding <model>/evaluation.json (and the plots). */
   reportsDir?: string;
   /** Reports already in memory, instead of or besides `reportsDir`. */
-  reports?: LoadedEvaluation[];
+  reports?: EvaluationReport[];
   /** Only these models; each must have a report (default: every report found). */
   models?: readonly string[];
   /** Where the plots and full reports are (the run's artifacts page). */
@@ -82,38 +75,19 @@ export function conclusionOf(report: EvaluationReport): CheckConclusion {
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
 
-/** Check the fields publishing reads; every problem at once, each naming the field. */
+/** Check a parsed evaluation.json against the shipped schema; every problem at once, by field. */
 export function validateEvaluation(value: unknown, file: string, model?: string): EvaluationReport {
-  const problems: string[] = [];
-  const v = value as Record<string, unknown> | null;
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new DataError('must hold a JSON object (an evaluation report)', { file });
-  if (v.format !== 'skintwin-evaluation') problems.push(`\`format\` must be "skintwin-evaluation", got ${JSON.stringify(v.format)}`);
-  if (v.version !== 1) problems.push(`\`version\` must be 1, got ${JSON.stringify(v.version)}`);
-  if (typeof v.model !== 'string' || !MODEL_NAME.test(v.model)) problems.push(`\`model\` must be a model name, got ${JSON.stringify(v.model)}`);
-  else if (model !== undefined && v.model !== model) problems.push(`\`model\` is "${v.model}" but the report is in the folder of "${model}"`);
-  if (v.verdict !== 'pass' && v.verdict !== 'fail') problems.push(`\`verdict\` must be "pass" or "fail", got ${JSON.stringify(v.verdict)}`);
-  if (!Array.isArray(v.gates)) problems.push('`gates` must be an array');
-  else {
-    v.gates.forEach((g: unknown, i) => {
-      const gate = g as Record<string, unknown> | null;
-      if (!gate || typeof gate.name !== 'string' || !['pass', 'fail', 'skipped'].includes(String(gate.status))) {
-        problems.push(`\`gates[${i}]\` needs a \`name\` and a \`status\` of pass, fail or skipped`);
-      }
-    });
-  }
-  if (!Array.isArray(v.comparison)) problems.push('`comparison` must be an array');
-  const champion = v.champion as Record<string, unknown> | undefined;
-  if (!champion || typeof champion !== 'object' || typeof champion.source !== 'string') problems.push('`champion.source` is missing');
-  const data = v.data as Record<string, unknown> | undefined;
-  if (!data || typeof data !== 'object' || typeof data.rows !== 'number') problems.push('`data.rows` is missing');
+  const problems = evaluationProblems(value);
+  const named = (value as { model?: unknown } | null)?.model;
+  if (model !== undefined && typeof named === 'string' && named !== model) problems.push(`/model is "${named}" but the report is in the folder of "${model}"`);
   if (problems.length) {
     throw new DataError(problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { file });
   }
-  return v as unknown as EvaluationReport;
+  return value as EvaluationReport;
 }
 
-/** Read and check <dir>/evaluation.json, and take <dir>/evaluation.md as the body when present. */
-export async function loadEvaluation(dir: string, model: string, shown = dir): Promise<LoadedEvaluation> {
+/** Read and check <dir>/evaluation.json. */
+export async function loadEvaluation(dir: string, model: string, shown = dir): Promise<EvaluationReport> {
   const file = join(shown, EVALUATION_JSON);
   let text: string;
   try {
@@ -128,13 +102,10 @@ export async function loadEvaluation(dir: string, model: string, shown = dir): P
   } catch (error) {
     throw new DataError(`not valid JSON: ${errorMessage(error)}`, { file });
   }
-  const report = validateEvaluation(parsed, file, model);
-  const mdPath = join(dir, EVALUATION_MD);
-  const markdown = (await exists(mdPath)) ? await readFile(mdPath, 'utf8') : renderFallbackMarkdown(report);
-  return { report, markdown, file };
+  return validateEvaluation(parsed, file, model);
 }
 
-/** Model folders under `reportsDir`: those holding an evaluation.json or evaluation.md. */
+/** Model folders under `reportsDir`: those holding an evaluation.json (or an evaluation.md without it). */
 export async function discoverModels(reportsDir: string): Promise<string[]> {
   let entries;
   try {
@@ -147,19 +118,18 @@ export async function discoverModels(reportsDir: string): Promise<string[]> {
   for (const e of entries) {
     if (!e.isDirectory()) continue;
     const dir = join(reportsDir, e.name);
-    if ((await exists(join(dir, EVALUATION_JSON))) || (await exists(join(dir, EVALUATION_MD)))) found.push(e.name);
+    if ((await exists(join(dir, EVALUATION_JSON))) || (await exists(join(dir, 'evaluation.md')))) found.push(e.name);
   }
   return found.sort();
 }
 
-/** The comment body: marker first (so it is found again), the report, then where the plots are. */
-export function commentBody(model: string, markdown: string, artifactUrl?: string): string {
-  const marker = evaluationMarker(model);
-  let text = markdown.trim();
-  if (text.startsWith(marker)) text = text.slice(marker.length).trim();
-  const link = artifactUrl ? `\n\nPlots and full reports: [workflow run artifacts](${artifactUrl}).` : '';
+/** The comment body: the marker first (so it is found again), capped to GitHub's comment size. */
+export function commentBody(report: EvaluationReport, artifactUrl?: string): string {
+  const marker = evaluationMarker(report.model);
+  let text = evaluationMarkdown(report, artifactUrl).trim();
+  if (!text.startsWith(marker)) text = `${marker}\n${text}`;
   const note = `_Report cut to GitHub's size limit${artifactUrl ? `: the full report is in the [run's artifacts](${artifactUrl})` : ''}._`;
-  return truncate(`${marker}\n${text}${link}\n`, COMMENT_LIMIT, note);
+  return truncate(`${text}\n`, COMMENT_LIMIT, note);
 }
 
 /** The marker must open the body: a comment that merely quotes it (`> <!-- … -->`) is someone else's. */
@@ -178,10 +148,10 @@ async function findComment(forge: Forge, pr: number, marker: string, logger: Log
   return first;
 }
 
-async function publishOne(o: PublishEvaluationOptions, e: LoadedEvaluation): Promise<PublishedModel> {
+async function publishOne(o: PublishEvaluationOptions, report: EvaluationReport): Promise<PublishedModel> {
   const { forge, pr, logger } = o;
-  const model = e.report.model;
-  const body = commentBody(model, e.markdown, o.artifactUrl);
+  const model = report.model;
+  const body = commentBody(report, o.artifactUrl);
   const marker = evaluationMarker(model);
 
   const existing = await findComment(forge, pr, marker, logger);
@@ -196,12 +166,12 @@ async function publishOne(o: PublishEvaluationOptions, e: LoadedEvaluation): Pro
     comment = { id: c.id, action: 'updated', ...(c.url ? { url: c.url } : {}) };
   }
 
-  const conclusion = conclusionOf(e.report);
+  const conclusion = conclusionOf(report);
   const run = {
     name: checkRunName(model),
     headSha: o.headSha,
     conclusion,
-    title: checkTitle(e.report),
+    title: checkTitle(report),
     summary: truncate(body.slice(marker.length).trim(), CHECK_OUTPUT_LIMIT, '_Summary cut to GitHub\'s size limit: see the pull request comment or the run\'s artifacts._'),
     ...(o.detailsUrl ? { detailsUrl: o.detailsUrl } : {}),
   };
@@ -216,8 +186,8 @@ async function publishOne(o: PublishEvaluationOptions, e: LoadedEvaluation): Pro
     const c = await forge.updateCheckRun(found.id, run);
     checkRun = { id: c.id, action: 'updated', ...(c.url ? { url: c.url } : {}) };
   }
-  logger.info(`${model}: ${e.report.verdict} → comment ${comment.id} ${comment.action}, check run ${checkRun.id} ${checkRun.action} (${conclusion})`);
-  return { model, verdict: e.report.verdict, conclusion, comment, checkRun };
+  logger.info(`${model}: ${report.verdict} → comment ${comment.id} ${comment.action}, check run ${checkRun.id} ${checkRun.action} (${conclusion})`);
+  return { model, verdict: report.verdict, conclusion, comment, checkRun };
 }
 
 export async function publishEvaluation(o: PublishEvaluationOptions): Promise<PublishResult> {
@@ -226,8 +196,8 @@ export async function publishEvaluation(o: PublishEvaluationOptions): Promise<Pu
   if (!/^[0-9a-f]{40}$/i.test(o.headSha)) throw new DataError(`head sha must be a 40-hex commit sha, got ${JSON.stringify(o.headSha)}`, { field: 'head-sha' });
 
   const failed: PublishFailure[] = [];
-  const loaded = new Map<string, LoadedEvaluation>();
-  for (const e of o.reports ?? []) loaded.set(e.report.model, e);
+  const loaded = new Map<string, EvaluationReport>();
+  for (const r of o.reports ?? []) loaded.set(r.model, validateEvaluation(r, `${r.model}/${EVALUATION_JSON}`));
   if (o.reportsDir) {
     const names = o.models ? o.models.filter((m) => !loaded.has(m)) : await discoverModels(o.reportsDir);
     for (const model of names) {
@@ -253,18 +223,18 @@ export async function publishEvaluation(o: PublishEvaluationOptions): Promise<Pu
   }
 
   const published: PublishedModel[] = [];
-  const wanted = o.models ? [...loaded.values()].filter((e) => o.models!.includes(e.report.model)) : [...loaded.values()];
-  for (const e of wanted.sort((a, b) => a.report.model.localeCompare(b.report.model))) {
+  const wanted = [...loaded.values()].filter((r) => !o.models || o.models.includes(r.model)).sort((a, b) => a.model.localeCompare(b.model));
+  for (const r of wanted) {
     try {
-      published.push(await publishOne(o, e));
+      published.push(await publishOne(o, r));
     } catch (error) {
       const message = errorMessage(error);
-      logger.error(`${e.report.model}: publishing on ${o.forge.name} failed: ${message}`);
-      failed.push({ model: e.report.model, error: message });
+      logger.error(`${r.model}: publishing on ${o.forge.name} failed: ${message}`);
+      failed.push({ model: r.model, error: message });
     }
   }
 
-  const parts = wanted.map((e) => commentBody(e.report.model, e.markdown, o.artifactUrl));
+  const parts = wanted.map((r) => commentBody(r, o.artifactUrl));
   for (const f of failed) parts.push(`### \`${f.model}\`: not published\n\n\`\`\`\n${f.error}\n\`\`\`\n`);
   return { ok: failed.length === 0, published, failed, summary: parts.join('\n---\n\n') };
 }

@@ -5,7 +5,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EvaluationReport, GateResult } from '../../pipeline/evaluate/types.ts';
 
-export function evaluationReport(model: string, verdict: 'pass' | 'fail', accuracy = 0.9): EvaluationReport {
+/** A classification report; `classCount` above 3 makes classes c0, c1, … (a large report). */
+export function evaluationReport(model: string, verdict: 'pass' | 'fail', accuracy = 0.9, classCount = 3): EvaluationReport {
   const gate = (status: GateResult['status']): GateResult => ({
     name: 'min accuracy',
     kind: 'minimum',
@@ -15,7 +16,8 @@ export function evaluationReport(model: string, verdict: 'pass' | 'fail', accura
     status,
     message: `accuracy ${accuracy} vs 0.8`,
   });
-  const classes = ['Dry', 'Normal', 'Oily'];
+  const classes = classCount === 3 ? ['Dry', 'Normal', 'Oily'] : Array.from({ length: classCount }, (_, i) => `c${i}`);
+  const matrix = classes.map((_, t) => classes.map((_, p) => (t === p ? 36 : 2)));
   return {
     format: 'skintwin-evaluation',
     version: 1,
@@ -45,11 +47,7 @@ export function evaluationReport(model: string, verdict: 'pass' | 'fail', accura
       ece: 0.02,
       top2_accuracy: 0.99,
       per_class: Object.fromEntries(classes.map((c) => [c, { precision: accuracy, recall: accuracy, f1: accuracy, support: 40, roc_auc: 0.95 }])),
-      confusion_matrix: [
-        [36, 2, 2],
-        [2, 36, 2],
-        [2, 2, 36],
-      ],
+      confusion_matrix: matrix,
       reliability: [],
     },
     slices: {},
@@ -62,7 +60,7 @@ export function evaluationReport(model: string, verdict: 'pass' | 'fail', accura
   };
 }
 
-/** Write reports/<model>/evaluation.json (+ evaluation.md when `markdown` is given). */
+/** Write reports/<model>/evaluation.json (+ evaluation.md when `markdown` is given, as the stage does). */
 export async function writeReport(reportsDir: string, report: EvaluationReport, markdown?: string): Promise<void> {
   const dir = join(reportsDir, report.model);
   await mkdir(dir, { recursive: true });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { evaluationMarker } from '../../pipeline/github/body.ts';
-import { COMMENT_LIMIT, CHECK_OUTPUT_LIMIT, type Forge } from '../../pipeline/github/forge.ts';
+import { COMMENT_LIMIT, CHECK_OUTPUT_LIMIT, truncate, type Forge } from '../../pipeline/github/forge.ts';
 import { createLocalForge, LOCAL_AUTHOR } from '../../pipeline/github/local.ts';
 import { createOctokitForge } from '../../pipeline/github/octokit.ts';
 import { checkRunName, commentBody, publishEvaluation } from '../../pipeline/github/publish.ts';
@@ -58,11 +58,12 @@ describe('publishEvaluation on GitHub (Octokit against the stand-in)', () => {
     expect(comments).toHaveLength(2);
     const skin = comments.find((c) => c.body.startsWith(evaluationMarker('skin-type')))!;
     expect(skin.user.login).toBe('github-actions[bot]');
-    expect(skin.body).toContain('Accuracy 0.9000 (+0.0500)');
+    expect(skin.body).toContain('✅ pass');
     expect(skin.body).toContain('https://github.com/o/r/actions/runs/9#artifacts');
-    // No evaluation.md: the body is rendered from evaluation.json.
+    // Rendered from evaluation.json, never taken from the evaluation.md the evaluated code wrote.
+    expect(skin.body).not.toContain('Accuracy 0.9000 (+0.0500)');
     const context = comments.find((c) => c.body.startsWith(evaluationMarker('context-correction')))!;
-    expect(context.body).toMatch(/\| accuracy \| 0\.7000 \| 0\.8500 \| -0\.1500 \|/);
+    expect(context.body).toMatch(/\| accuracy \| 0\.7000 \| 0\.8500 \| .*-0\.1500 \|/);
     expect(context.body).toContain('❌ fail');
     const runs = [...gh().state.checkRuns.values()].map((r) => [r.name, r.head_sha, r.status, r.conclusion]);
     expect(runs.sort()).toEqual([
@@ -109,7 +110,8 @@ describe('publishEvaluation on GitHub (Octokit against the stand-in)', () => {
     expect(result.published[0]!.checkRun.action).toBe('updated');
     const runs = [...gh().state.checkRuns.values()];
     expect(runs.map((r) => [r.name, r.conclusion])).toEqual([[checkRunName('skin-type'), 'failure']]);
-    expect(runs[0]!.output.summary).toContain('regressed');
+    expect(runs[0]!.output.summary).toContain('❌ fail');
+    expect(runs[0]!.output.summary).toContain('0.5000');
   });
 
   it('finds its comment behind many pages of other comments, and never edits a person’s comment quoting the marker', async () => {
@@ -157,19 +159,19 @@ describe('publishEvaluation on GitHub (Octokit against the stand-in)', () => {
     await writeFile(join(reports, 'context-correction', 'evaluation.json'), JSON.stringify({ ...evaluationReport('skin-type', 'pass'), verdict: 'maybe', gates: 'none' }));
     const invalid = await publishEvaluation({ forge: forge(), pr: pr.number, headSha: HEAD, reportsDir: reports, logger });
     const error = invalid.failed.find((f) => f.model === 'context-correction')!.error;
-    expect(error).toMatch(/`model` is "skin-type" but the report is in the folder of "context-correction"/);
-    expect(error).toMatch(/`verdict` must be "pass" or "fail"/);
-    expect(error).toMatch(/`gates` must be an array/);
+    expect(error).toMatch(/\/model is "skin-type" but the report is in the folder of "context-correction"/);
+    expect(error).toMatch(/\/verdict must be equal to one of the allowed values/);
+    expect(error).toMatch(/\/gates must be array/);
   });
 
   it('keeps a huge report within GitHub’s comment and check-run limits', async () => {
     const pr = gh().state.seedIssue({ title: 't' });
-    await writeReport(reports, evaluationReport('skin-type', 'pass'), `## skin-type\n\n${'| row | 0.1 |\n'.repeat(20_000)}`);
+    await writeReport(reports, evaluationReport('skin-type', 'pass', 0.9, 400));
     const result = await publishEvaluation({ forge: forge(), pr: pr.number, headSha: HEAD, reportsDir: reports, models: ['skin-type'], artifactUrl: 'https://x/a', logger: new RecordingLogger() });
     expect(result.ok).toBe(true);
     const body = gh().state.commentsOf(pr.number)[0]!.body;
     expect(body.length).toBeLessThanOrEqual(COMMENT_LIMIT);
-    expect(body).toContain("Report cut to GitHub's size limit");
+    expect(body.length).toBeGreaterThan(20_000);
     const summary = [...gh().state.checkRuns.values()][0]!.output.summary!;
     expect(summary.length).toBeLessThanOrEqual(CHECK_OUTPUT_LIMIT);
   });
@@ -205,7 +207,7 @@ describe('publishEvaluation on the local forge', () => {
     const mds = (await readdir(join(dir, '.skintwin/forge/issues/1'))).filter((f) => f.endsWith('.md'));
     expect(mds).toHaveLength(2);
     const bodies = await Promise.all(mds.map((f) => readFile(join(dir, '.skintwin/forge/issues/1', f), 'utf8')));
-    expect(bodies.find((b) => b.startsWith(evaluationMarker('skin-type')))).toContain('skin-type worse');
+    expect(bodies.find((b) => b.startsWith(evaluationMarker('skin-type')))).toContain('❌ fail');
     expect(await readdir(join(dir, '.skintwin/forge/check-runs'))).toHaveLength(2);
     const comments = [];
     for await (const c of forge.comments(1)) comments.push(c);
@@ -214,11 +216,19 @@ describe('publishEvaluation on the local forge', () => {
 });
 
 describe('the comment body', () => {
-  it('starts with the marker exactly once, even when evaluation.md already has it', () => {
+  it('is cut to a limit with a note saying where the rest is', () => {
+    const cut = truncate('x'.repeat(100), 60, '_cut: see the artifacts_');
+    expect(cut).toHaveLength(60);
+    expect(cut.endsWith('_cut: see the artifacts_\n')).toBe(true);
+    expect(truncate('short', 60, 'note')).toBe('short');
+  });
+
+  it('starts with the model’s marker exactly once and links the artifacts', () => {
     const marker = evaluationMarker('skin-type');
-    const body = commentBody('skin-type', `${marker}\n## hello\n`, 'https://x/a');
-    expect(body.startsWith(`${marker}\n## hello`)).toBe(true);
-    expect(body.split(marker)).toHaveLength(2);
+    const body = commentBody(evaluationReport('skin-type', 'pass'), 'https://x/runs/1#artifacts');
+    expect(body.startsWith(`${marker}\n`)).toBe(true);
+    expect(body.split('<!-- skintwin:evaluation')).toHaveLength(2);
+    expect(body).toContain('(https://x/runs/1#artifacts)');
   });
 });
 
