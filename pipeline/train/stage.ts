@@ -2,36 +2,37 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigurationError, DataError, NotImplementedError } from '../core/errors.ts';
+import { ConfigurationError, DataError } from '../core/errors.ts';
 import { exists } from '../core/fs.ts';
+import type { ParamSpecs, ParamsOf } from '../core/params.ts';
 import { defineStage, type StageContext, type StageResult } from '../core/stage.ts';
 import { FEATURES, TARGET_COLUMN } from '../data/fusion/schema.ts';
 import { cardSummary } from './card.ts';
 import { runCommandTrainer, taskSpec, writeCommandCard } from './command.ts';
 import { gbdtParamSpecs, type GbdtParams } from './gbdt/index.ts';
+import { executionProviderSpec, HEAD_MODELS, HEAD_PARAM_NAMES, headParamProblems, headParamSpecs, headParams, headSummary, trainHeadModel } from './head/index.ts';
 import { codeCommit, fitTabularGbdt, fusionPreprocessing, hashData, readNumericTable } from './trainers.ts';
 
 export const MODEL_NAMES = ['skin-detection', 'skin-type', 'context-correction'] as const;
 export const TRAINERS = ['gbdt', 'head', 'command'] as const;
 
-/** What each trainer that is not built yet still lacks, for its NotImplementedError. */
-const NOT_BUILT: Record<string, string> = {
-  head: 'the `head` trainer (a classification or detection head on a frozen ONNX feature extractor, for skin-type and skin-detection) is not built yet: no feature extractor, head training or ONNX merge exists; use `trainer: command` with your own training program once it is built, or train `context-correction` with `trainer: gbdt`',
-};
-
 const gbdtParamNames = Object.keys(gbdtParamSpecs) as (keyof typeof gbdtParamSpecs)[];
+
+const TRAIN_PARAMS = {
+  model: { type: 'string', description: 'Registry name of the model', choices: MODEL_NAMES, required: true },
+  trainer: { type: 'string', description: 'Trainer: `gbdt` (tabular gradient-boosted trees), `head` or `command`', choices: TRAINERS, required: true },
+  target: { type: 'string', description: 'gbdt: target column of the prepared tables', default: TARGET_COLUMN },
+  ...gbdtParamSpecs,
+  command: { type: 'string', description: 'command: the training program and its arguments, a shell command run from the repository root (contract: docs/train.md)' },
+  'timeout-minutes': { type: 'number', description: 'command: minutes the training program may run before its process group is killed', default: 360 },
+  ...headParamSpecs,
+  'execution-provider': executionProviderSpec,
+} as const satisfies ParamSpecs;
 
 export const trainStage = defineStage({
   kind: 'train',
   title: 'Train a model (gbdt, head or command trainer) and write model.onnx with its model card',
-  params: {
-    model: { type: 'string', description: 'Registry name of the model', choices: MODEL_NAMES, required: true },
-    trainer: { type: 'string', description: 'Trainer: `gbdt` (tabular gradient-boosted trees), `head` or `command`', choices: TRAINERS, required: true },
-    target: { type: 'string', description: 'gbdt: target column of the prepared tables', default: TARGET_COLUMN },
-    ...gbdtParamSpecs,
-    command: { type: 'string', description: 'command: the training program and its arguments, a shell command run from the repository root (contract: docs/train.md)' },
-    'timeout-minutes': { type: 'number', description: 'command: minutes the training program may run before its process group is killed', default: 360 },
-  },
+  params: TRAIN_PARAMS,
   outputs: {
     'model-dir': 'Directory with model.onnx, model.json and model-card.json',
     onnx: 'Path of model.onnx',
@@ -39,11 +40,18 @@ export const trainStage = defineStage({
     card: 'Path of model-card.json',
     'val-accuracy': 'Validation accuracy',
     'val-log-loss': 'Validation log loss',
+    'val-map50': 'Detection heads: validation mAP@0.5 (empty for classifiers)',
   },
-  codePaths: ['train', 'data/fusion'],
+  codePaths: ['train', 'data/fusion', 'data/images', 'inference', 'onnx'],
   validate(params, stage) {
     const problems: ConfigurationError[] = [];
-    if (stage.deps.length !== 1) problems.push(new ConfigurationError(`${stage.name}: train needs exactly one dep (the prepared data folder)`, { field: 'deps' }));
+    // A head's backbone may be a second dep, so that a new backbone file retrains.
+    const backboneDep = params.trainer === 'head' && params.backbone !== undefined && stage.deps.length === 2 && stage.deps[1] === params.backbone;
+    if (stage.deps.length !== 1 && !backboneDep) {
+      problems.push(
+        new ConfigurationError(`${stage.name}: train needs exactly one dep (the prepared data folder)${params.backbone !== undefined ? ', and may list the `backbone` file second' : ''}`, { field: 'deps' }),
+      );
+    }
     if (stage.outs.length !== 1) problems.push(new ConfigurationError(`${stage.name}: train needs exactly one out (the model folder)`, { field: 'outs' }));
     if (params.trainer === 'gbdt' && params.model !== 'context-correction') {
       problems.push(
@@ -58,6 +66,16 @@ export const trainStage = defineStage({
     if (params.trainer !== 'command' && params.command !== undefined) {
       problems.push(new ConfigurationError(`${stage.name}: param \`command\` is for \`trainer: command\` only`, { field: 'command' }));
     }
+    if (params.trainer === 'head') {
+      if (!(params.model in HEAD_MODELS)) {
+        problems.push(new ConfigurationError(`${stage.name}: the head trainer trains image models (${Object.keys(HEAD_MODELS).join(', ')}); \`${params.model}\` is tabular (use \`trainer: gbdt\`)`, { field: 'trainer' }));
+      }
+      problems.push(...headParamProblems(params, stage.name));
+    } else {
+      for (const name of HEAD_PARAM_NAMES) {
+        if (params[name] !== undefined) problems.push(new ConfigurationError(`${stage.name}: param \`${name}\` is for \`trainer: head\` only`, { field: name }));
+      }
+    }
     if (!(params['timeout-minutes'] > 0)) problems.push(new ConfigurationError(`${stage.name}: param \`timeout-minutes\` must be > 0`, { field: 'timeout-minutes' }));
     if (params.subsample <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`subsample\` must be > 0`, { field: 'subsample' }));
     if (params['colsample-bytree'] <= 0) problems.push(new ConfigurationError(`${stage.name}: param \`colsample-bytree\` must be > 0`, { field: 'colsample-bytree' }));
@@ -66,7 +84,7 @@ export const trainStage = defineStage({
   async run(ctx) {
     const p = ctx.params;
     if (p.trainer === 'command') return runCommand(ctx, p.command ?? '', p['timeout-minutes'] * 60_000);
-    if (p.trainer !== 'gbdt') throw new NotImplementedError(`${ctx.name}: ${NOT_BUILT[p.trainer]}`);
+    if (p.trainer === 'head') return runHead(ctx);
     const dep = ctx.deps[0]!;
     const outRel = ctx.outs[0]!;
     const outDir = ctx.out(outRel);
@@ -125,12 +143,51 @@ export const trainStage = defineStage({
         card: `${outRel}/model-card.json`,
         'val-accuracy': String(v.accuracy),
         'val-log-loss': String(v.logLoss),
+        'val-map50': '',
       },
       summary: cardSummary(result.card, outRel),
       reports: [`${outRel}/model-card.json`],
     };
   },
 });
+
+/** `trainer: head`: a head on a frozen extractor, merged into one model.onnx (skin-type, skin-detection). */
+async function runHead(ctx: StageContext<ParamsOf<typeof TRAIN_PARAMS>>): Promise<StageResult> {
+  const p = ctx.params;
+  const dep = ctx.deps[0]!;
+  const outRel = ctx.outs[0]!;
+  if (!(await exists(ctx.path(dep)))) throw new DataError('prepared data folder not found (run the prepare-data stage first)', { file: dep });
+  const params = headParams(p);
+  const result = await trainHeadModel({
+    model: p.model,
+    dataDir: ctx.path(dep),
+    dataDisplay: dep,
+    outDir: ctx.out(outRel),
+    outDisplay: outRel,
+    params,
+    ...(params.backbone ? { backbonePath: ctx.path(params.backbone) } : {}),
+    provider: p['execution-provider'],
+    commit: await codeCommit(ctx.env, ctx.root),
+    now: () => ctx.now(),
+    logger: ctx.logger,
+    signal: ctx.signal,
+  });
+  const v = result.card.metrics.validation;
+  const detection = result.card.task === 'object-detection';
+  return {
+    outputs: {
+      'model-dir': outRel,
+      onnx: `${outRel}/model.onnx`,
+      'onnx-sha256': result.onnxSha256,
+      card: `${outRel}/model-card.json`,
+      'val-accuracy': detection ? '' : String(v?.accuracy ?? ''),
+      'val-log-loss': detection ? '' : String(v?.logLoss ?? ''),
+      'val-map50': detection ? String(v?.map50 ?? '') : '',
+    },
+    summary: headSummary(result.card, outRel),
+    reports: [`${outRel}/model-card.json`],
+  };
+}
 
 /** `trainer: command` inside the stage; `timeoutMs` is a seam so tests need not wait minutes. */
 export async function runCommand(
@@ -183,6 +240,7 @@ export async function runCommand(
       card: `${outRel}/model-card.json`,
       'val-accuracy': String(m.val_accuracy ?? m.accuracy ?? ''),
       'val-log-loss': String(m.val_log_loss ?? m.log_loss ?? ''),
+      'val-map50': String(m.val_map50 ?? m.map50 ?? ''),
     },
     summary: [
       `### Trained \`${spec.model}\` (command) → \`${outRel}/model.onnx\``,

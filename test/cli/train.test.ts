@@ -6,10 +6,11 @@ import { main } from '../../pipeline/cli/main.ts';
 import { predictCommand } from '../../pipeline/cli/commands/predict.ts';
 import { trainCommand } from '../../pipeline/cli/commands/train.ts';
 import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
-import { modelCardProblems, type TabularModelCard } from '../../pipeline/train/card.ts';
+import { modelCardProblems, type ModelCard, type TabularModelCard } from '../../pipeline/train/card.ts';
 import { parseGbdtModel, predictProba } from '../../pipeline/train/gbdt/index.ts';
 import { readNumericTable } from '../../pipeline/train/trainers.ts';
 import { fusionRows } from '../train/stage-fixtures.ts';
+import { writePrepared } from '../train/head/fixtures.ts';
 
 let base: string;
 beforeAll(async () => {
@@ -28,6 +29,7 @@ beforeAll(async () => {
   await writeFile(join(base, 'three.csv'), lines.map((l) => l.split(',').filter((_, k) => k !== 4).join(',')).join('\n') + '\n');
   await writeFile(join(base, 'fusion.csv'), fusionRows(1200, 3).join('\n') + '\n');
   await writeFile(join(base, 'fusion-new.csv'), fusionRows(50, 9, { withTarget: false }).join('\n') + '\n');
+  await writePrepared(join(base, 'images'));
 });
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
@@ -140,7 +142,7 @@ describe('skintwin train gbdt + predict', () => {
     expect(noTarget.stderr).toContain('target column `kind` is not in the header');
     const head = await cli(['train', 'head', '--data', 'table.csv']);
     expect(head.code).toBe(2);
-    expect(head.stderr).toContain('the `head` trainer is not built yet');
+    expect(head.stderr).toContain('`train head` needs `--model`');
     await writeFile(join(base, 'afile'), 'x');
     const unwritable = await cli(['train', 'gbdt', '--data', 'table.csv', '--target', 'species', '--out', 'afile/model', ...FAST]);
     expect(unwritable.code).toBe(2);
@@ -148,5 +150,50 @@ describe('skintwin train gbdt + predict', () => {
     const noCard = await cli(['predict', '--model', 'afile', '--data', 'table.csv', '--out', 'p.jsonl']);
     expect(noCard.code).toBe(1);
     expect(noCard.stderr).toContain('no model card next to the model');
+  });
+});
+
+describe('skintwin train head', () => {
+  const FAST_HEAD = ['--epochs', '40', '--patience', '10', '--batch-size', '8', '--head-learning-rate', '0.05', '--execution-provider', 'cpu'];
+
+  it('trains skin-type from a prepared image folder: model.onnx and a valid card, same params as the stage', async () => {
+    const t = await cli(['train', 'head', '--data', 'images', '--model', 'skin-type', '--out', 'models/st', ...FAST_HEAD, '--head', 'mlp', '--hidden-units', '8', '--json']);
+    expect(t.stderr).not.toMatch(/error/i);
+    expect(t.code).toBe(0);
+    const result = JSON.parse(t.stdout);
+    expect(result).toMatchObject({ ok: true, trainer: 'head', model: 'skin-type', executionProvider: 'cpu', extractor: { kind: 'builtin' } });
+    expect((await readdir(join(base, 'models/st'))).sort()).toEqual(['model-card.json', 'model.onnx']);
+    // No staging folder left next to the model.
+    expect((await readdir(join(base, 'models'))).filter((n) => n.startsWith('.'))).toEqual([]);
+    const card = JSON.parse(await readFile(join(base, 'models/st/model-card.json'), 'utf8')) as ModelCard;
+    expect(modelCardProblems(card)).toEqual([]);
+    expect(card.trainer.params).toMatchObject({ head: 'mlp', 'hidden-units': 8, epochs: 40, 'batch-size': 8 });
+    expect(card.trainingData.path).toBe('images');
+    expect(card.metrics.validation!.accuracy).toBeGreaterThan(0.8);
+    expect(result.onnxSha256).toBe(card.onnx.sha256);
+    // Without --json: the summary and one line for a person.
+    const plain = await cli(['train', 'head', '--data', 'images', '--model', 'skin-type', '--out', 'models/st2', ...FAST_HEAD]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain('### Trained `skin-type` (head) → `models/st2/model.onnx`');
+    expect(plain.stdout).toMatch(/Validation accuracy \d\.\d{4}, macro F1 \d\.\d{4}, log loss \d\.\d{4}; wrote models\/st2\/model\.onnx, model-card\.json\./);
+  });
+
+  it('usage mistakes: bad model, unknown or misplaced param, not a prepared folder, unwritable out', async () => {
+    const model = await cli(['train', 'head', '--data', 'images', '--model', 'context-correction', '--out', 'm']);
+    expect(model.code).toBe(2);
+    expect(model.stderr).toContain('`--model` must be one of skin-type, skin-detection');
+    const unknown = await cli(['train', 'head', '--data', 'images', '--model', 'skin-type', '--out', 'm', '--epoch', '3']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown param `epoch`.*epochs/);
+    const hidden = await cli(['train', 'head', '--data', 'images', '--model', 'skin-type', '--out', 'm', '--hidden-units', '3']);
+    expect(hidden.code).toBe(2);
+    expect(hidden.stderr).toContain('param `hidden-units` is for `head: mlp` only');
+    const notPrepared = await cli(['train', 'head', '--data', 'table.csv', '--model', 'skin-type', '--out', 'm']);
+    expect(notPrepared.code).toBe(1);
+    expect(notPrepared.stderr).toContain('table.csv/train/meta.json: cannot read the prepared image meta');
+    await writeFile(join(base, 'bfile'), 'x');
+    const unwritable = await cli(['train', 'head', '--data', 'images', '--model', 'skin-type', '--out', 'bfile/model']);
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr).toContain('bfile/model: cannot write the model there (ENOTDIR)');
   });
 });

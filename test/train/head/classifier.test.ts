@@ -150,13 +150,15 @@ describe('fitClassificationHead', () => {
     const session = await ort.InferenceSession.create(bytes);
     const test = await openImageTensorFile(data, 'test');
     try {
-      const batch = (await test.batches(100).next()).value!;
+      const first = await test.batches(100).next();
+      if (first.done) throw new Error('no test batch');
+      const batch = first.value;
       const out = await session.run({ images: new ort.Tensor('float32', batch.data, [6, 3, 32, 32]) });
       expect(out.probabilities!.dims).toEqual([6, 3]);
       const probs = out.probabilities!.data as Float32Array;
       for (let i = 0; i < 6; i++) expect(probs[i * 3]! + probs[i * 3 + 1]! + probs[i * 3 + 2]!).toBeCloseTo(1, 5);
       const predicted = Array.from({ length: 6 }, (_, i) => [0, 1, 2].reduce((b, k) => (probs[i * 3 + k]! > probs[i * 3 + b]! ? k : b), 0));
-      expect(predicted).toEqual(batch.items.map((it) => it.label));
+      expect(predicted).toEqual(batch.items.map((item) => item.label));
     } finally {
       await test.close();
       await session.release();
@@ -254,7 +256,7 @@ describe('fitClassificationHead', () => {
 
     it('a prepared folder without splits', async () => {
       await mkdir(join(base, 'not-prepared'), { recursive: true });
-      const e = await fitClassificationHead(options({ dataDir: join(base, 'not-prepared'), outDir: join(base, 'np-out') })).catch((x: unknown) => x as Error);
+      const e = await fitClassificationHead(options({ dataDir: join(base, 'not-prepared'), outDir: join(base, 'np-out') })).then(() => new Error('resolved'), (x: unknown) => x as Error);
       expect(e.name).toBe('DataError');
       expect(e.message).toMatch(/prepared split `train` is missing or incomplete/);
     });
