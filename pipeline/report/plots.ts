@@ -217,25 +217,41 @@ function metricOf(m: Metrics | null, key: string): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
+/** Bars drawn at most; beyond, the lowest-scoring values. */
+export const MAX_BARS = 40;
+
 /** One bar per slice value with its n; the worst value in the highlight colour; empty values marked. */
 export function sliceBarsSvg(slice: SliceReport): string {
-  const entries = Object.entries(slice.values);
+  const all = Object.entries(slice.values);
+  // Many values (data sources can be hundreds): the lowest scores are the ones to see.
+  const entries =
+    all.length <= MAX_BARS
+      ? all
+      : all
+          .filter(([, v]) => metricOf(v.metrics, slice.metric) !== null)
+          .sort(([a, x], [b, y]) => metricOf(x.metrics, slice.metric)! - metricOf(y.metrics, slice.metric)! || (a < b ? -1 : a > b ? 1 : 0))
+          .slice(0, MAX_BARS);
   const barW = entries.length <= 8 ? 56 : entries.length <= 20 ? 30 : 14;
   const gap = Math.round(barW / 3);
   const x0 = 70;
   const y0 = 56;
   const h = 300;
-  const w = Math.max(360, entries.length * (barW + gap) + gap);
+  const used = entries.length * (barW + gap) + gap;
+  const w = Math.max(360, used);
+  const offset = Math.floor((w - used) / 2);
   const width = x0 + w + 30;
-  const labelChars = Math.min(barW >= 30 ? 14 : 10, Math.max(1, ...entries.map(([v]) => v.length)));
-  const height = y0 + h + 40 + 7 * labelChars + 30;
-  const title = `${slice.metric} per ${slice.key}`;
+  const narrow = barW < 30;
+  // Narrow bars have no room for n under them: it joins the slanted label.
+  const labels = entries.map(([value, v]) => (narrow ? `${clip(value, 12)} n=${v.n}` : clip(value, 14)));
+  const longest = Math.max(1, ...labels.map((l) => l.length));
+  const height = y0 + h + (narrow ? 20 : 34) + Math.ceil(5.5 * longest) + 36;
+  const title = `${slice.metric} per ${slice.key}${entries.length < all.length ? ` (the ${entries.length} lowest of ${all.length} values)` : ''}`;
   const body: string[] = [text(width / 2, 24, title, { size: 16, anchor: 'middle', weight: 'bold' })];
   const sub = slice.worst && slice.best ? `worst ${slice.worst.value} (${fmtMetric(slice.worst.score)}), best ${slice.best.value} (${fmtMetric(slice.best.score)}), gap ${fmtMetric(slice.gap)}` : 'no slice value has rows';
   body.push(text(width / 2, 43, clip(sub, 90), { size: 11, anchor: 'middle', fill: AXIS }));
   body.push(...unitAxes(x0, y0, w, h, '', slice.metric, false));
   entries.forEach(([value, v], i) => {
-    const x = x0 + gap + i * (barW + gap);
+    const x = x0 + offset + gap + i * (barW + gap);
     const score = metricOf(v.metrics, slice.metric);
     const worst = slice.worst?.value === value;
     if (score === null) {
@@ -246,8 +262,8 @@ export function sliceBarsSvg(slice: SliceReport): string {
       body.push(`<rect x="${x}" y="${n(y0 + h - bh)}" width="${barW}" height="${n(bh)}" fill="${worst ? HIGHLIGHT : NORMAL}"/>`);
       if (barW >= 30) body.push(text(x + barW / 2, y0 + h - bh - 5, fmtMetric(score, 3), { size: 11, anchor: 'middle', ...(worst ? { weight: 'bold' as const } : {}) }));
     }
-    body.push(text(x + barW / 2, y0 + h + 14, `n=${v.n}`, { size: barW >= 30 ? 10 : 8, anchor: 'middle', fill: AXIS }));
-    body.push(text(x + barW / 2 + 4, y0 + h + 24, clip(value, labelChars), { size: 11, anchor: 'end', rotate: -45, ...(worst ? { weight: 'bold' as const, fill: HIGHLIGHT } : {}) }));
+    if (!narrow) body.push(text(x + barW / 2, y0 + h + 14, `n=${v.n}`, { size: 10, anchor: 'middle', fill: AXIS }));
+    body.push(text(x + barW / 2 + 4, y0 + h + (narrow ? 10 : 24), labels[i]!, { size: narrow ? 10 : 11, anchor: 'end', rotate: -45, ...(worst ? { weight: 'bold' as const, fill: HIGHLIGHT } : {}) }));
   });
   const ly = height - 12;
   body.push(`<rect x="${x0}" y="${ly - 9}" width="12" height="10" fill="${HIGHLIGHT}"/>`, text(x0 + 18, ly, 'worst value', { size: 11 }));

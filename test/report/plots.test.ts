@@ -3,6 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  MAX_BARS,
   PALETTE,
   confusionMatrixSvg,
   prCurvesSvg,
@@ -11,8 +12,8 @@ import {
   svgToPng,
   writeEvaluationPlots,
 } from '../../pipeline/report/plots.ts';
-import type { ClassificationMetrics, DetectionMetrics, EvaluationReport } from '../../pipeline/evaluate/types.ts';
-import { chainReport, contextCorrectionReport, detectionReport, skinTypeReport } from './fixtures.ts';
+import type { ClassificationMetrics, DetectionMetrics, EvaluationReport, SliceValue } from '../../pipeline/evaluate/types.ts';
+import { chainReport, contextCorrectionReport, detectionReport, skinTypeReport, sliceOf } from './fixtures.ts';
 import { xmlProblems } from './xml.ts';
 
 const classification = (r: EvaluationReport) => r.metrics as ClassificationMetrics;
@@ -130,6 +131,30 @@ describe('plots', () => {
     const worstHeight = Number(bars[4]![1]);
     expect(worstHeight).toBeCloseTo(slice.worst!.score * 300, 1);
     expect(t).toContain(`worst V (${slice.worst!.score.toFixed(4)}), best II (${slice.best!.score.toFixed(4)}), gap ${slice.gap.toFixed(4)}`);
+  });
+
+  it('slice bars with hundreds of values draw the lowest MAX_BARS, lowest first', async () => {
+    const r = skinTypeReport();
+    const base = r.slices['skin_tone']!;
+    const values: Record<string, SliceValue> = {};
+    for (let i = 0; i < 500; i++) {
+      const m = structuredClone(base.values['I']!.metrics) as ClassificationMetrics;
+      m.f1_macro = ((i * 37) % 500) / 500;
+      values[`site-${i}`] = { n: 10 + i, metrics: m };
+    }
+    values['empty-site'] = { n: 0, metrics: null };
+    const svg = sliceBarsSvg(sliceOf('source', 'f1_macro', values));
+    expect(xmlProblems(svg)).toEqual([]);
+    expect(texts(svg)[0]).toBe(`f1_macro per source (the ${MAX_BARS} lowest of 501 values)`);
+    const heights = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="14" height="([\d.]+)" fill="#[0-9A-F]+"\/>/g)].map((b) => Number(b[1]));
+    expect(heights).toHaveLength(MAX_BARS);
+    expect(heights).toEqual([...heights].sort((a, b) => a - b));
+    expect(heights[0]).toBe(0);
+    // n joins the label of a narrow bar; the worst is drawn first, in the highlight colour.
+    expect(svg).toMatch(/fill="#D55E00" font-weight="bold"[^>]*>site-0 n=10<\/text>/);
+    const png = await svgToPng(svg);
+    expect(pngSize(png).width).toBeLessThan(1200);
+    expect(png.length).toBeLessThan(100 * 1024);
   });
 
   it('svgToPng renders at the requested width, sharp parses the SVG', async () => {
