@@ -2,7 +2,9 @@
 // added to this list; `skintwin --help` and dispatch pick it up.
 
 import type { CliCommand } from '../types.ts';
+import { metricsCommand } from './metrics.ts';
 import { predictCommand } from './predict.ts';
+import { publishEvaluationCommand } from './publish-evaluation.ts';
 import { reproCommand } from './repro.ts';
 import { runCommand } from './run.ts';
 import { schemaCommand } from './schema.ts';
@@ -17,5 +19,7 @@ export const commands: readonly CliCommand[] = [
   synthCommand,
   trainCommand,
   predictCommand,
+  publishEvaluationCommand,
+  metricsCommand,
   schemaCommand,
 ];
