@@ -340,32 +340,34 @@ function sliceChart(s: SliceReport): string | null {
   return mermaidBars(`${s.metric} per ${s.key}${worst}`, s.key, s.metric, points.map((p) => p.name), points.map((p) => p.score));
 }
 
+/** Further metrics shown per slice value, beside the primary one. */
+const SLICE_EXTRAS: Record<'classification' | 'detection', readonly string[]> = {
+  classification: ['accuracy', 'balanced_accuracy', 'recall_macro', 'ece'],
+  detection: ['map50_95', 'precision', 'recall'],
+};
+
 function sliceTable(s: SliceReport, overall: Metrics | ChainMetrics): string {
-  const extra = overall.task === 'classification' && s.metric !== 'accuracy' ? 'accuracy' : overall.task === 'detection' && s.metric !== 'recall' ? 'recall' : null;
+  const sample = Object.values(s.values).find((v) => v.metrics)?.metrics;
+  const task = sample?.task ?? (overall.task === 'chain' ? null : overall.task);
+  const extras = task ? SLICE_EXTRAS[task].filter((k) => k !== s.metric) : [];
   const best = s.best?.score ?? null;
   const rows = Object.entries(s.values).map(([name, v]) => {
     const score = sliceScore(v, s.metric);
     const tag = s.worst?.value === name ? ' (worst)' : s.best?.value === name ? ' (best)' : '';
-    if (score === null) return [escapeMd(name), fmtCount(v.n), 'no rows', ...(extra ? ['—'] : []), '—'];
+    if (score === null) return [escapeMd(name), fmtCount(v.n), 'no rows', '—', ...extras.map(() => '—')];
     return [
       `${escapeMd(name)}${tag}`,
       fmtCount(v.n),
       fmtMetric(score),
-      ...(extra ? [fmtMetric(sliceScore(v, extra))] : []),
       best === null ? '—' : fmtSigned(score - best),
+      ...extras.map((k) => fmtMetric(sliceScore(v, k))),
     ];
   });
-  const overallRow = [
-    '_all rows_',
-    fmtCount(overall.n),
-    fmtMetric(metricValue(overall, s.metric)),
-    ...(extra ? [fmtMetric(metricValue(overall, extra))] : []),
-    '',
-  ];
+  const overallRow = ['_all rows_', fmtCount(overall.n), fmtMetric(metricValue(overall, s.metric)), '', ...extras.map((k) => fmtMetric(metricValue(overall, k)))];
   return mdTable(
-    ['value', 'n', escapeMd(s.metric), ...(extra ? [extra] : []), 'vs best'],
+    ['value', 'n', escapeMd(s.metric), 'vs best', ...extras.map((k) => `${escapeMd(k)}${LOWER_IS_BETTER.has(k) ? ' ↓' : ''}`)],
     [...rows, overallRow],
-    ['l', 'r', 'r', ...(extra ? (['r'] as const) : []), 'r'],
+    ['l', 'r', 'r', 'r', ...extras.map(() => 'r' as const)],
   );
 }
 

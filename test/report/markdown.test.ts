@@ -160,10 +160,12 @@ describe('renderEvaluationMarkdown', () => {
 
   it('folds every slice value with n, showing empty slices as "no rows"', () => {
     const r = skinTypeReport();
-    const rows = tableAfter(renderEvaluationMarkdown(r), /^\| value \| n \| f1\\_macro \| accuracy \| vs best \|$/);
+    const rows = tableAfter(renderEvaluationMarkdown(r), /^\| value \| n \| f1\\_macro \| vs best \| accuracy \| balanced\\_accuracy \| recall\\_macro \| ece ↓ \|$/);
     expect(rows.map((row) => row[0])).toEqual(['I', 'II (best)', 'III', 'IV', 'V (worst)', 'VI', '_all rows_']);
-    expect(rows[5]).toEqual(['VI', '0', 'no rows', '—', '—']);
-    expect(rows[4]![1]).toBe(String(r.slices['skin_tone']!.values['V']!.n));
+    expect(rows[5]).toEqual(['VI', '0', 'no rows', '—', '—', '—', '—', '—']);
+    const v = r.slices['skin_tone']!.values['V']!;
+    const vm = v.metrics as ReturnType<typeof classificationMetrics>;
+    expect(rows[4]).toEqual(['V (worst)', String(v.n), vm.f1_macro.toFixed(4), (-r.slices['skin_tone']!.gap).toFixed(4), vm.accuracy.toFixed(4), vm.balanced_accuracy.toFixed(4), vm.recall_macro.toFixed(4), vm.ece.toFixed(4)]);
   });
 
   it('draws the per-tone metric as a Mermaid xychart-beta bar chart without the empty tone', () => {
