@@ -4,6 +4,7 @@
 import type { CliCommand } from '../types.ts';
 import { metricsCommand } from './metrics.ts';
 import { predictCommand } from './predict.ts';
+import { publishEvaluationCommand } from './publish-evaluation.ts';
 import { reproCommand } from './repro.ts';
 import { runCommand } from './run.ts';
 import { schemaCommand } from './schema.ts';
@@ -18,6 +19,7 @@ export const commands: readonly CliCommand[] = [
   synthCommand,
   trainCommand,
   predictCommand,
+  publishEvaluationCommand,
   metricsCommand,
   schemaCommand,
 ];
