@@ -5,7 +5,11 @@
 import { floatTensor, int64Tensor, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
 import { Rng } from '../../data/synthetic/rng.ts';
 
-/** One 1×1 convolution over cells: `out[k, p] = b[k] + Σ_c w[k, c] · in[c, p]`, optionally ReLU'd. */
+/**
+ * One convolution over cells: `out[k, p] = b[k] + Σ_i w[k, i] · in[i, p]`, optionally ReLU'd. The
+ * first layer is 3×3 (its inputs are the 3×3 neighbourhood of every channel, i = c·9 + ky·3 + kx,
+ * zero beyond the grid: exactly ONNX's [outputs, channels, 3, 3] weight layout), the others 1×1.
+ */
 export interface HeadLayer {
   inputs: number;
   outputs: number;
@@ -38,6 +42,9 @@ export const BOX_ROWS = 4;
 /** Weight of the box (GIoU) term against the class term, both per positive cell. */
 export const BOX_LOSS_WEIGHT = 5;
 
+/** Cells the first layer sees around each cell (3×3): a box's extent shows in its neighbours' features. */
+export const CONTEXT = 9;
+
 /** Prior probability the class logits start at (focal-loss paper's initialisation). */
 const PRIOR = 0.01;
 
@@ -64,8 +71,9 @@ export function initHead(
     return { inputs, outputs, w, b: new Float32Array(outputs), relu };
   };
   const layers: HeadLayer[] = [];
-  if (hidden !== null) layers.push(layer(shape.channels, hidden, Math.sqrt(2 / shape.channels), true));
-  const last = layer(hidden ?? shape.channels, rows, 0.01, false);
+  const fanIn = shape.channels * CONTEXT;
+  if (hidden !== null) layers.push(layer(fanIn, hidden, Math.sqrt(2 / fanIn), true));
+  const last = layer(hidden ?? fanIn, rows, 0.01, false);
   last.b.fill(-Math.log((1 - PRIOR) / PRIOR), BOX_ROWS);
   layers.push(last);
   return { ...shape, layers };
@@ -112,37 +120,64 @@ export function channelStats(data: Float32Array, n: number, channels: number, ce
   return { mean, invStd };
 }
 
-/** Scratch buffers of one image's forward pass: each layer's output, [outputs, cells]. */
-export type Activations = Float64Array[];
+/** Scratch buffers of one image's forward pass: the 3×3 neighbourhoods, [channels · 9, cells], and each layer's output, [outputs, cells]. */
+export interface Activations {
+  cols: Float64Array;
+  layers: Float64Array[];
+}
 
 export function allocActivations(h: DetectionHead): Activations {
   const P = h.height * h.width;
-  return h.layers.map((l) => new Float64Array(l.outputs * P));
+  return { cols: new Float64Array(h.channels * CONTEXT * P), layers: h.layers.map((l) => new Float64Array(l.outputs * P)) };
 }
 
-/** Raw head output of one image (standardised features `x` at `offset`, [channels, cells]) into `acts`. */
-export function forwardRaw(h: DetectionHead, x: Float32Array, offset: number, acts: Activations): Float64Array {
+/** Gather every cell's 3×3 neighbourhood of every channel (zero outside the grid) into `cols` at `at`. */
+export function gatherContext(h: DetectionHead, x: Float32Array, offset: number, cols: Float64Array | Float32Array, at = 0): void {
+  const W = h.width;
+  const H = h.height;
+  const P = W * H;
+  for (let c = 0; c < h.channels; c++) {
+    const src = offset + c * P;
+    for (let ky = 0; ky < 3; ky++) {
+      for (let kx = 0; kx < 3; kx++) {
+        const dst = at + (c * CONTEXT + ky * 3 + kx) * P;
+        for (let y = 0; y < H; y++) {
+          const sy = y + ky - 1;
+          for (let xx = 0; xx < W; xx++) {
+            const sx = xx + kx - 1;
+            cols[dst + y * W + xx] = sy >= 0 && sy < H && sx >= 0 && sx < W ? x[src + sy * W + sx]! : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Raw head output of one image (standardised features `x` at `offset`, [channels, cells]) into
+ * `acts`. With `start` 1 the first layer's output is already in `acts.layers[0]` (computed elsewhere).
+ */
+export function forwardRaw(h: DetectionHead, x: Float32Array, offset: number, acts: Activations, start: 0 | 1 = 0): Float64Array {
   const P = h.height * h.width;
-  let input: ArrayLike<number> = x;
-  let inOff = offset;
-  for (let li = 0; li < h.layers.length; li++) {
+  if (start === 0) gatherContext(h, x, offset, acts.cols);
+  let input: ArrayLike<number> = start === 0 ? acts.cols : acts.layers[0]!;
+  for (let li = start; li < h.layers.length; li++) {
     const l = h.layers[li]!;
-    const out = acts[li]!;
+    const out = acts.layers[li]!;
     for (let k = 0; k < l.outputs; k++) {
       const o = k * P;
       out.fill(l.b[k]!, o, o + P);
       for (let c = 0; c < l.inputs; c++) {
         const wv = l.w[k * l.inputs + c]!;
         if (wv === 0) continue;
-        const ib = inOff + c * P;
+        const ib = c * P;
         for (let p = 0; p < P; p++) out[o + p]! += wv * input[ib + p]!;
       }
       if (l.relu) for (let p = o; p < o + P; p++) if (out[p]! < 0) out[p] = 0;
     }
     input = out;
-    inOff = 0;
   }
-  return acts[h.layers.length - 1]!;
+  return acts.layers[h.layers.length - 1]!;
 }
 
 /** Decode raw output [rows, cells] into the YOLOv8 layout: cx, cy, w, h in input pixels, then class scores. */
@@ -173,8 +208,10 @@ export interface ImageTargets {
   cells: Int32Array;
   /** Their ground-truth boxes in cell units: x1, y1, x2, y2 per cell. */
   boxes: Float64Array;
-  /** Positive class targets as cell · classes + class. */
+  /** Positive class targets as cell · classes + class, ascending. */
   positives: Int32Array;
+  /** For each positive, the index of its cell in `cells` (whose box it is scored against). */
+  positiveCell: Int32Array;
 }
 
 /**
@@ -213,7 +250,14 @@ export function assignTargets(h: DetectionHead, boxes: readonly (readonly number
     const b = boxes[owner.get(p)!.box]!;
     for (let j = 0; j < 4; j++) cellBoxes[i * 4 + j] = b[j + 1]! / s;
   });
-  return { cells: Int32Array.from(order), boxes: cellBoxes, positives: Int32Array.from([...positives].sort((a, b) => a - b)) };
+  const sorted = [...positives].sort((a, b) => a - b);
+  const at = new Map(order.map((p, i) => [p, i]));
+  return {
+    cells: Int32Array.from(order),
+    boxes: cellBoxes,
+    positives: Int32Array.from(sorted),
+    positiveCell: Int32Array.from(sorted, (q) => at.get(Math.floor(q / h.classes))!),
+  };
 }
 
 /** 1 − GIoU of two xyxy boxes and its gradient with respect to the first one's x1, y1, x2, y2. */
@@ -264,12 +308,41 @@ export function giouLoss(p: ArrayLike<number>, g: ArrayLike<number>, grad: Float
   return loss;
 }
 
+/** A positive cell's predicted box in cell units (x1, y1, x2, y2) from its raw output. */
+function cellBox(h: DetectionHead, raw: Float64Array, p: number): [number, number, number, number] {
+  const P = h.height * h.width;
+  const cx = 2 * sigmoid(raw[p]!) + (p % h.width) - 0.5;
+  const cy = 2 * sigmoid(raw[P + p]!) + Math.floor(p / h.width) - 0.5;
+  const w = 4 * sigmoid(raw[2 * P + p]!) ** 2 * (h.anchor[0] / h.stride);
+  const hh = 4 * sigmoid(raw[3 * P + p]!) ** 2 * (h.anchor[1] / h.stride);
+  return [cx - w / 2, cy - hh / 2, cx + w / 2, cy + hh / 2];
+}
+
+function iou(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const w = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!);
+  const hh = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!);
+  if (w <= 0 || hh <= 0) return 0;
+  const inter = w * hh;
+  return inter / ((a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter);
+}
+
+/**
+ * Class targets that follow localisation (as YOLOv8 and VarifocalNet do): each positive's target is
+ * the IoU of its cell's current box with the ground truth, held fixed for the step. A cell whose box
+ * is poor then scores low, so ranking and NMS prefer the well-placed boxes.
+ */
+export function iouTargets(h: DetectionHead, raw: Float64Array, t: ImageTargets): Float64Array {
+  const perCell = Array.from(t.cells, (p, i) => iou(cellBox(h, raw, p), t.boxes.subarray(i * 4, i * 4 + 4)));
+  return Float64Array.from(t.positiveCell, (i) => perCell[i]!);
+}
+
 /**
  * Loss terms of one image from its raw output, unnormalised (sums over cells): BCE over every
- * (cell, class) and 1 − GIoU over the positive cells. When `dRaw` is given, it receives
- * d(sum)/d(raw) scaled by `scale` (the batch's 1 / positives).
+ * (cell, class) against `targets` (one value per positive, default 1; 0 elsewhere) and 1 − GIoU
+ * over the positive cells. When `dRaw` is given, it receives d(sum)/d(raw) scaled by `scale`
+ * (the batch's 1 / positives), the targets held fixed.
  */
-export function imageLoss(h: DetectionHead, raw: Float64Array, t: ImageTargets, dRaw?: Float64Array, scale = 1): { cls: number; box: number } {
+export function imageLoss(h: DetectionHead, raw: Float64Array, t: ImageTargets, targets?: Float64Array, dRaw?: Float64Array, scale = 1): { cls: number; box: number } {
   const P = h.height * h.width;
   const K = h.classes;
   let cls = 0;
@@ -278,8 +351,8 @@ export function imageLoss(h: DetectionHead, raw: Float64Array, t: ImageTargets, 
     for (let k = 0; k < K; k++) {
       const idx = (BOX_ROWS + k) * P + p;
       const z = raw[idx]!;
-      const target = pi < t.positives.length && t.positives[pi] === p * K + k ? 1 : 0;
-      if (target) pi++;
+      let target = 0;
+      if (pi < t.positives.length && t.positives[pi] === p * K + k) target = targets ? targets[pi++]! : (pi++, 1);
       cls += softplus(z) - target * z;
       if (dRaw) dRaw[idx] = (sigmoid(z) - target) * scale;
     }
@@ -289,21 +362,15 @@ export function imageLoss(h: DetectionHead, raw: Float64Array, t: ImageTargets, 
   const grad = new Float64Array(4);
   for (let i = 0; i < t.cells.length; i++) {
     const p = t.cells[i]!;
-    const gx = (p % h.width) - 0.5;
-    const gy = Math.floor(p / h.width) - 0.5;
     const sx = sigmoid(raw[p]!);
     const sy = sigmoid(raw[P + p]!);
     const sw = sigmoid(raw[2 * P + p]!);
     const sh = sigmoid(raw[3 * P + p]!);
-    // Cell units: centre 2σ − 0.5 + g, size (2σ)² · anchor / stride.
+    // Cell units: centre 2σ − 0.5 + g, size (2σ)² · anchor / stride (as cellBox).
     const aw = h.anchor[0] / h.stride;
     const ah = h.anchor[1] / h.stride;
-    const cx = 2 * sx + gx;
-    const cy = 2 * sy + gy;
-    const w = 4 * sw * sw * aw;
-    const hh = 4 * sh * sh * ah;
     const g = t.boxes.subarray(i * 4, i * 4 + 4);
-    box += giouLoss([cx - w / 2, cy - hh / 2, cx + w / 2, cy + hh / 2], g, grad);
+    box += giouLoss(cellBox(h, raw, p), g, grad);
     if (dRaw) {
       const k = BOX_LOSS_WEIGHT * scale;
       const dcx = grad[0]! + grad[2]!;
@@ -341,22 +408,24 @@ export function zeroGrads(g: HeadGrads): void {
 
 /**
  * Accumulate the weight gradients of one image from d(loss)/d(raw output) (`dOut`, overwritten),
- * given its features and the activations of its forward pass. `scratch` holds at least the
- * largest hidden layer's [outputs, cells].
+ * given the activations of its forward pass. `scratch` holds at least the
+ * largest hidden layer's [outputs, cells]. Layers below `lowest` get no gradient here: the
+ * gradient at the (pre-activation) output of layer `lowest − 1` is returned for them instead.
  */
-export function backward(h: DetectionHead, x: Float32Array, offset: number, acts: Activations, dOut: Float64Array, grads: HeadGrads, scratch: Float64Array): void {
+export function backward(h: DetectionHead, acts: Activations, dOut: Float64Array, grads: HeadGrads, scratch: Float64Array, lowest = 0): Float64Array {
   const P = h.height * h.width;
   let d = dOut;
   for (let li = h.layers.length - 1; li >= 0; li--) {
     const l = h.layers[li]!;
-    const input: ArrayLike<number> = li === 0 ? x : acts[li - 1]!;
-    const inOff = li === 0 ? offset : 0;
+    const input = li === 0 ? acts.cols : acts.layers[li - 1]!;
+    const inOff = 0;
     const gw = grads.w[li]!;
     const gb = grads.b[li]!;
     if (l.relu) {
-      const a = acts[li]!;
+      const a = acts.layers[li]!;
       for (let i = 0; i < l.outputs * P; i++) if (a[i]! <= 0) d[i] = 0;
     }
+    if (li < lowest) return d;
     for (let k = 0; k < l.outputs; k++) {
       const o = k * P;
       let sb = 0;
@@ -384,6 +453,7 @@ export function backward(h: DetectionHead, x: Float32Array, offset: number, acts
     }
     d = dIn;
   }
+  return d;
 }
 
 /** Adam with decoupled weight decay (AdamW) on the weights; biases are not decayed. */
@@ -463,9 +533,11 @@ export function headGraph(h: DetectionHead, features: string): { nodes: OnnxNode
   const nodes: OnnxNode[] = [n('Sub', [features, 'det_mean'], ['det_centred']), n('Mul', ['det_centred', 'det_inv_std'], ['det_x0'])];
   let x = 'det_x0';
   h.layers.forEach((l, i) => {
-    initializers.push(floatTensor(`det_w${i}`, [l.outputs, l.inputs, 1, 1], l.w), floatTensor(`det_b${i}`, [l.outputs], l.b));
+    const k = i === 0 ? 3 : 1;
+    initializers.push(floatTensor(`det_w${i}`, [l.outputs, l.inputs / (k * k), k, k], l.w), floatTensor(`det_b${i}`, [l.outputs], l.b));
     const conv = l.relu ? `det_conv${i}` : `det_raw`;
-    nodes.push(n('Conv', [x, `det_w${i}`, `det_b${i}`], [conv], [{ name: 'kernel_shape', type: 'ints', value: [1, 1] }]));
+    const pads = k === 3 ? [{ name: 'pads', type: 'ints' as const, value: [1, 1, 1, 1] }] : [];
+    nodes.push(n('Conv', [x, `det_w${i}`, `det_b${i}`], [conv], [{ name: 'kernel_shape', type: 'ints', value: [k, k] }, ...pads]));
     x = conv;
     if (l.relu) {
       nodes.push(n('Relu', [conv], [`det_h${i}`]));

@@ -8,30 +8,25 @@ import { dirname, join } from 'node:path';
 import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
 import { sha256, writeFileAtomic } from '../../core/fs.ts';
 import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
+import { fromLetterbox } from '../../data/images/letterbox.ts';
+import { scoreDetections, type DetectionSample } from '../../evaluate/metrics/detection.ts';
+import { decodeDetections, splitDetectorBatch } from '../../inference/detector.ts';
 import { DataType, encodeModel, type OnnxModel } from '../../onnx/index.ts';
 import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
-import { Rng } from '../../data/synthetic/rng.ts';
 import {
-  Adam,
   allocActivations,
-  allocGrads,
   assignTargets,
-  backward,
   BOX_ROWS,
   channelStats,
-  cloneHead,
-  combineLoss,
   decodeRaw,
   DETECTION_OUTPUT,
   forwardRaw,
   headGraph,
-  imageLoss,
   initHead,
   standardize,
-  zeroGrads,
   type DetectionHead,
-  type ImageTargets,
 } from './detection-head.ts';
+import { trainDetectionHead } from './detection-train.ts';
 import { computeFeatures, extractorNames, HEAD_IR_VERSION, HEAD_OPSET, loadModelBytes } from './extractor.ts';
 import type { FeatureExtractor, FeatureMap, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
 
@@ -158,93 +153,6 @@ export function fitAnchor(boxes: readonly (readonly number[])[]): [number, numbe
   return [Math.max(median(ws), quantile(ws, 0.99) / 3.9), Math.max(median(hs), quantile(hs, 0.99) / 3.9)];
 }
 
-/** The trained head, how long training ran, and its losses. */
-interface Trained {
-  head: DetectionHead;
-  epochs: number;
-  bestEpoch: number;
-  bestValLoss: number;
-}
-
-function datasetLoss(h: DetectionHead, f: FeatureMap, targets: ImageTargets[]): number {
-  const acts = allocActivations(h);
-  const per = f.channels * f.height * f.width;
-  let cls = 0;
-  let box = 0;
-  let positives = 0;
-  for (let i = 0; i < f.n; i++) {
-    const raw = forwardRaw(h, f.data, i * per, acts);
-    const l = imageLoss(h, raw, targets[i]!);
-    cls += l.cls;
-    box += l.box;
-    positives += targets[i]!.cells.length;
-  }
-  return combineLoss(cls, box, positives);
-}
-
-/** Minibatch AdamW over the training images, early stopping on the validation loss (best weights kept). */
-function trainHead(h0: DetectionHead, train: FeatureMap, trainTargets: ImageTargets[], val: FeatureMap, valTargets: ImageTargets[], o: HeadFitOptions): Trained {
-  const p = o.params;
-  const head = cloneHead(h0);
-  const adam = new Adam(head, p['head-learning-rate'], p['weight-decay']);
-  const acts = allocActivations(head);
-  const grads = allocGrads(head);
-  const P = head.height * head.width;
-  const rows = BOX_ROWS + head.classes;
-  const dOut = new Float64Array(rows * P);
-  const widest = Math.max(head.channels, ...head.layers.map((l) => l.outputs));
-  const scratch = new Float64Array(widest * P);
-  const per = train.channels * P;
-  const rng = new Rng(p.seed, 0x5ba7c4);
-  const order = Array.from({ length: train.n }, (_, i) => i);
-  let best = { head: cloneHead(head), epoch: 0, loss: datasetLoss(head, val, valTargets) };
-  let since = 0;
-  let epoch = 0;
-  o.logger.info(`${o.model}: validation loss before training ${best.loss.toFixed(4)}`);
-  while (epoch < p.epochs) {
-    epoch++;
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    let cls = 0;
-    let box = 0;
-    let positives = 0;
-    for (let start = 0; start < order.length; start += p['batch-size']) {
-      if (o.signal?.aborted) throw new InterruptedError(`${o.model}: training interrupted`);
-      const batch = order.slice(start, start + p['batch-size']);
-      const npos = batch.reduce((s, i) => s + trainTargets[i]!.cells.length, 0);
-      const scale = 1 / Math.max(1, npos);
-      zeroGrads(grads);
-      for (const i of batch) {
-        const raw = forwardRaw(head, train.data, i * per, acts);
-        const l = imageLoss(head, raw, trainTargets[i]!, dOut, scale);
-        cls += l.cls;
-        box += l.box;
-        backward(head, train.data, i * per, acts, dOut, grads, scratch);
-      }
-      positives += npos;
-      adam.step(grads);
-    }
-    const trainLoss = combineLoss(cls, box, positives);
-    const valLoss = datasetLoss(head, val, valTargets);
-    if (!Number.isFinite(valLoss) || !Number.isFinite(trainLoss)) {
-      throw new DataError(`${o.model}: the loss became ${trainLoss} (train) / ${valLoss} (validation) at epoch ${epoch}: lower \`head-learning-rate\``, { field: 'head-learning-rate' });
-    }
-    const better = valLoss < best.loss;
-    if (better) {
-      best = { head: cloneHead(head), epoch, loss: valLoss };
-      since = 0;
-    } else since++;
-    o.logger.info(`${o.model}: epoch ${epoch}/${p.epochs}: train loss ${trainLoss.toFixed(4)}, validation loss ${valLoss.toFixed(4)}${better ? ' (best)' : ''}`);
-    if (since >= p.patience) {
-      o.logger.info(`${o.model}: no better validation loss for ${p.patience} epoch(s): stopping, keeping epoch ${best.epoch}`);
-      break;
-    }
-  }
-  return { head: best.head, epochs: epoch, bestEpoch: best.epoch, bestValLoss: best.loss };
-}
-
 /** Extractor and head as one model: `images` [N, 3, S, S] → `output0` [N, 4 + classes, cells]. */
 export function detectionModel(ex: FeatureExtractor, head: DetectionHead, classNames: readonly string[]): OnnxModel {
   const taken = extractorNames(ex);
@@ -281,11 +189,22 @@ export function forwardDetection(h: DetectionHead, x: Float32Array, offset: numb
   return out;
 }
 
+/** Confidence the validation mAP is computed at (as Ultralytics' val does). */
+const MAP_CONFIDENCE = 0.001;
+
 /**
  * Run the merged model in onnxruntime over the validation images and compare with the trainer's
- * forward pass on the same images: the largest absolute difference over every output value.
+ * forward pass on the same images: the largest absolute difference over every output value. The
+ * same outputs, decoded as any YOLOv8 export is, give the validation samples for mAP.
  */
-async function verifyOnnx(bytes: Uint8Array, ex: FeatureExtractor, head: DetectionHead, val: ImageTensorFile, valFeatures: FeatureMap, o: HeadFitOptions): Promise<{ maxAbsDiff: number; provider: string }> {
+async function verifyOnnx(
+  bytes: Uint8Array,
+  ex: FeatureExtractor,
+  head: DetectionHead,
+  val: ImageTensorFile,
+  valFeatures: FeatureMap,
+  o: HeadFitOptions,
+): Promise<{ maxAbsDiff: number; provider: string; samples: DetectionSample[] }> {
   const model = await loadModelBytes(bytes, { display: `${o.outDisplay}/model.onnx`, imageSize: ex.imageSize, inputName: ex.input, provider: o.provider, logger: o.logger });
   const P = head.height * head.width;
   const rows = BOX_ROWS + head.classes;
@@ -294,6 +213,7 @@ async function verifyOnnx(bytes: Uint8Array, ex: FeatureExtractor, head: Detecti
   const mine = new Float32Array(rows * P);
   let worst = 0;
   let done = 0;
+  const samples: DetectionSample[] = [];
   try {
     for await (const batch of val.batches(VERIFY_BATCH)) {
       if (o.signal?.aborted) throw new InterruptedError(`${o.model}: interrupted`);
@@ -304,6 +224,15 @@ async function verifyOnnx(bytes: Uint8Array, ex: FeatureExtractor, head: Detecti
         throw new Error(`the merged model's ${DETECTION_OUTPUT} has shape [${t?.dims.join(', ') ?? ''}], expected [${n}, ${rows}, ${P}]`);
       }
       const data = t.data as Float32Array;
+      splitDetectorBatch(data, t.dims).forEach((view, k) => {
+        const item = batch.items[k]!;
+        const pred = decodeDetections(view, { confidence: MAP_CONFIDENCE, mapping: item, width: item.width, height: item.height });
+        samples.push({
+          id: item.id,
+          gt: (item.boxes ?? []).map((b) => ({ cls: b[0], box: fromLetterbox([b[1], b[2], b[3], b[4]], item) })),
+          pred: pred.map((d) => ({ cls: d.cls, conf: d.confidence, box: d.box })),
+        });
+      });
       for (let k = 0; k < n; k++) {
         decodeRaw(head, forwardRaw(head, valFeatures.data, (done + k) * per, acts), mine, 0);
         const base = k * rows * P;
@@ -317,7 +246,7 @@ async function verifyOnnx(bytes: Uint8Array, ex: FeatureExtractor, head: Detecti
   } finally {
     await model.session.release();
   }
-  return { maxAbsDiff: worst, provider: model.provider };
+  return { maxAbsDiff: worst, provider: model.provider, samples };
 }
 
 /**
@@ -385,17 +314,20 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
       `${o.model}: ${trainFeatures.channels} feature channels on a ${trainFeatures.width}×${trainFeatures.height} grid (stride ${ex.stride}), ` +
         `anchor ${anchor[0].toFixed(1)}×${anchor[1].toFixed(1)} px, ${trainTargets.reduce((s, t) => s + t.cells.length, 0)} positive cells`,
     );
-    const trained = await o.logger.group(`${o.model}: training the detection head`, async () => trainHead(h0, trainFeatures, trainTargets, valFeatures, valTargets, o));
+    const trained = await o.logger.group(`${o.model}: training the detection head`, () =>
+      trainDetectionHead(h0, trainFeatures, trainTargets, valFeatures, valTargets, { model: o.model, params: o.params, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) }),
+    );
     const seconds = (performance.now() - t0) / 1000;
 
     const bytes = encodeModel(detectionModel(ex, trained.head, classNames));
-    const { maxAbsDiff, provider } = await verifyOnnx(bytes, ex, trained.head, val.file, valFeatures, o);
+    const { maxAbsDiff, provider, samples } = await verifyOnnx(bytes, ex, trained.head, val.file, valFeatures, o);
     if (!(maxAbsDiff <= DETECTION_ONNX_TOLERANCE)) {
       throw new Error(
         `the exported ONNX model disagrees with the trainer on the validation split (max |Δ| = ${maxAbsDiff} > ${DETECTION_ONNX_TOLERANCE}): the model is not trustworthy and was not published`,
       );
     }
 
+    const scores = scoreDetections(samples, classNames);
     const onnxSha256 = sha256(bytes);
     const params = Object.fromEntries(Object.entries(o.params).filter(([, v]) => v !== undefined)) as Record<string, number | string>;
     const card: ModelCard = {
@@ -425,7 +357,7 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
       trainingData: { ...o.trainingData, trainRows: train.file.items.length, valRows: val.file.items.length },
       code: { commit: o.commit },
       training: { startedAt: startedAt.toISOString(), seconds: Math.round(seconds * 1000) / 1000, executionProvider: provider },
-      metrics: { validation: { rows: val.file.items.length } },
+      metrics: { validation: { rows: val.file.items.length, map50: scores.map50, map50_95: scores.map50_95 } },
       extractor: ex.record,
       featureImportance: [],
       onnx: { file: 'model.onnx', sha256: onnxSha256, bytes: bytes.length, maxAbsDiffVsTrainer: maxAbsDiff },
@@ -446,7 +378,7 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
     }
     o.logger.info(
       `${o.model}: ${trained.epochs} epoch(s), best ${trained.bestEpoch} (validation loss ${trained.bestValLoss.toFixed(4)}), ${seconds.toFixed(1)} s; ` +
-        `onnxruntime matches the trainer within ${maxAbsDiff.toExponential(1)}`,
+        `validation mAP@0.5 ${scores.map50.toFixed(4)}, mAP@0.5:0.95 ${scores.map50_95.toFixed(4)}; onnxruntime matches the trainer within ${maxAbsDiff.toExponential(1)}`,
     );
     return { card, cardPath, onnxSha256, maxAbsDiff };
   } finally {

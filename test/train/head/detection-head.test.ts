@@ -30,9 +30,9 @@ function smallHead(hidden: number | null, seed = 3): DetectionHead {
   return h;
 }
 
-function totalLoss(h: DetectionHead, x: Float32Array, boxes: number[][]): number {
+function totalLoss(h: DetectionHead, x: Float32Array, boxes: number[][], targets?: Float64Array): number {
   const t = assignTargets(h, boxes);
-  const l = imageLoss(h, forwardRaw(h, x, 0, allocActivations(h)), t);
+  const l = imageLoss(h, forwardRaw(h, x, 0, allocActivations(h)), t, targets);
   return combineLoss(l.cls, l.box, t.cells.length);
 }
 
@@ -82,11 +82,13 @@ describe('detection head arithmetic', () => {
       const x = Float32Array.from({ length: h.channels * P }, () => rng.normal());
       const boxes = [[1, 9, 6, 17, 12], [0, 2, 14, 11, 22]];
       const t = assignTargets(h, boxes);
+      // Soft class targets, held fixed (as the IoU targets are during a step).
+      const targets = Float64Array.from(t.positives, (_, i) => 0.3 + 0.1 * i);
       const acts = allocActivations(h);
       const grads = allocGrads(h);
       const dOut = new Float64Array((BOX_ROWS + h.classes) * P);
-      imageLoss(h, forwardRaw(h, x, 0, acts), t, dOut, 1 / t.cells.length);
-      backward(h, x, 0, acts, dOut, grads, new Float64Array(16 * P));
+      imageLoss(h, forwardRaw(h, x, 0, acts), t, targets, dOut, 1 / t.cells.length);
+      backward(h, acts, dOut, grads, new Float64Array(16 * P));
       let checked = 0;
       h.layers.forEach((l, li) => {
         for (const [param, grad] of [[l.w, grads.w[li]!], [l.b, grads.b[li]!]] as const) {
@@ -95,9 +97,9 @@ describe('detection head arithmetic', () => {
             // float32 weights: a step large enough to be represented, small enough to stay linear.
             const e = 1e-3;
             param[i] = keep + e;
-            const up = totalLoss(h, x, boxes);
+            const up = totalLoss(h, x, boxes, targets);
             param[i] = keep - e;
-            const down = totalLoss(h, x, boxes);
+            const down = totalLoss(h, x, boxes, targets);
             param[i] = keep;
             const num = (up - down) / (2 * e);
             expect(Math.abs(grad[i]! - num)).toBeLessThan(2e-3 * Math.max(1, Math.abs(num)));
