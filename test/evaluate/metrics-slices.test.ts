@@ -6,7 +6,7 @@ const CLASSES = ['a', 'b'];
 // Tone I: both right; tone V: one right, one wrong; one row without a tone; two sources.
 const LABELS = [0, 1, 0, 1, 1];
 const PROBS = Float64Array.from([0.9, 0.1, 0.3, 0.7, 0.8, 0.2, 0.9, 0.1, 0.2, 0.8]);
-const SLICES = [{ skin_tone: 'I', source: 'kaggle' }, { skin_tone: 'I', source: 'kaggle' }, { skin_tone: 'V', source: 'synthetic' }, { skin_tone: 'V', source: 'synthetic' }, { source: 'kaggle' }];
+const SLICES: Record<string, string>[] = [{ skin_tone: 'I', source: 'kaggle' }, { skin_tone: 'I', source: 'kaggle' }, { skin_tone: 'V', source: 'synthetic' }, { skin_tone: 'V', source: 'synthetic' }, { source: 'kaggle' }];
 
 describe('classificationSlices', () => {
   const slices = classificationSlices(LABELS, PROBS, CLASSES, SLICES, { expected: { skin_tone: ['I', 'III', 'V'] } });
