@@ -2,9 +2,12 @@
 // and outputs checked against the card), then run it over prepared splits, image files (decoded
 // with sharp while the previous batch runs through onnxruntime) or tabular feature rows.
 
-import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ConfigurationError, DataError } from '../core/errors.ts';
 import { sha256File } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
@@ -14,7 +17,7 @@ import { loadSharp } from '../data/images/sharp.ts';
 import type { ImageTensorFile } from '../data/images/tensor-file.ts';
 import { MODEL_CARD_FILE, readModelCard, type ModelCard, type TensorSpec } from '../train/card.ts';
 import { DEFAULT_CONFIDENCE, decodeDetections, splitDetectorBatch, type Detection } from './detector.ts';
-import { describeShape, fixedBatch, fixedImageSize, loadModel, type ExpectedInput, type LoadedModel, type ProviderChoice } from './session.ts';
+import { describeShape, fixedBatch, fixedImageSize, loadModel, sessionOptions, type ExpectedInput, type LoadedModel, type ProviderChoice } from './session.ts';
 import { isProbabilities, softmax } from './skin-type.ts';
 
 export interface EngineOptions {
@@ -55,9 +58,10 @@ const DEFAULT_IMAGE_BATCH = 16;
 const DEFAULT_ROW_BATCH = 8192;
 
 /**
- * onnxruntime intra-op threads: every core the process may use. Measured on 2 cores with
- * decoding overlapped (bench/evaluate.bench.ts): one thread fewer than the cores starves
- * inference more than the decoders gain, because idle ORT threads sleep rather than spin.
+ * onnxruntime intra-op threads: every core the process may use. Decoding shares those cores
+ * (sharp, one libvips thread per image, `cores` images in flight); idle ORT threads sleep rather
+ * than spin, so neither side burns CPU waiting for the other. bench/evaluate.bench.ts compares
+ * cores − 1 threads: on 2 cores it gave less end-to-end throughput, not more.
  */
 export function defaultThreads(): number {
   return availableParallelism();
@@ -221,15 +225,127 @@ export async function openModel(onnxPath: string, display: string, o: EngineOpti
     await loaded.session.release();
     throw error;
   }
+  const threads = o.threads ?? defaultThreads();
   const opened: OpenedModel = {
     card,
     loaded,
     path: onnxPath,
     display,
     cardDisplay: hasCard ? cardDisplay : null,
-    close: () => loaded.session.release(),
+    close: async () => {
+      const thread = sessionThreads.get(opened);
+      sessionThreads.delete(opened);
+      await thread?.then((t) => t.close(), () => undefined);
+      await loaded.session.release();
+    },
   };
+  runtime.set(opened, { threads, sha256 });
   return opened;
+}
+
+/** What openModel knew that a session thread needs again. */
+const runtime = new WeakMap<OpenedModel, { threads: number; sha256: string }>();
+const sessionThreads = new WeakMap<OpenedModel, Promise<SessionThread>>();
+
+interface RunResult {
+  data: Float32Array;
+  dims: number[];
+  type: string;
+}
+
+// CommonJS, evaluated as the worker's script: it loads onnxruntime-node by absolute path, so it
+// needs no file of its own next to a bundle.
+const SESSION_THREAD_SCRIPT = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+const ready = ort.InferenceSession.create(new Uint8Array(workerData.bytes), workerData.options);
+ready.catch(() => undefined);
+parentPort.on('message', async (msg) => {
+  try {
+    const session = await ready;
+    const input = new ort.Tensor('float32', new Float32Array(msg.buffer, 0, msg.length), msg.dims);
+    const out = (await session.run({ [msg.input]: input }, [msg.output]))[msg.output];
+    const reply = { id: msg.id, type: out.type, dims: out.dims, data: out.data };
+    try { parentPort.postMessage(reply, [out.data.buffer]); } catch { parentPort.postMessage(reply); }
+  } catch (error) {
+    parentPort.postMessage({ id: msg.id, error: String((error && error.message) || error).split('\\n')[0] });
+  }
+});
+`;
+
+/**
+ * A second session of a model on its own thread. onnxruntime-node's run() blocks the thread that
+ * calls it for the whole batch, and sharp's decodes need the main event loop between their
+ * steps: with inference on the main thread, decoding would stall during every batch.
+ */
+class SessionThread {
+  private readonly pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: Error) => void }>();
+  private next = 0;
+  private failed: Error | undefined;
+
+  private constructor(private readonly worker: Worker, private readonly display: string) {
+    worker.unref(); // an idle session thread never keeps the process alive
+    worker.on('message', (msg: { id: number; error?: string } & RunResult) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (!this.pending.size) worker.unref();
+      if (msg.error !== undefined) p.reject(new DataError(`onnxruntime failed: ${msg.error}`, { file: display }));
+      else p.resolve({ data: msg.data, dims: [...msg.dims], type: msg.type });
+    });
+    const fail = (error: Error): void => {
+      this.failed = new DataError(`inference thread stopped: ${error.message}`, { file: display });
+      for (const p of this.pending.values()) p.reject(this.failed);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+  }
+
+  static async start(m: OpenedModel): Promise<SessionThread> {
+    const info = runtime.get(m);
+    if (!info) throw new Error(`${m.display}: not opened with openModel`);
+    const bytes = await readFile(m.path);
+    // The file is read again: it must still be the one whose sha256 was checked.
+    if (createHash('sha256').update(bytes).digest('hex') !== info.sha256) {
+      throw new DataError('the model file changed after it was opened', { file: m.display });
+    }
+    const options = { ...sessionOptions(info.threads), executionProviders: m.loaded.provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'] };
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const worker = new Worker(SESSION_THREAD_SCRIPT, {
+      eval: true,
+      workerData: { ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'), bytes: buffer, options },
+      transferList: [buffer],
+    });
+    return new SessionThread(worker, m.display);
+  }
+
+  /** Run on `input` (its buffer is handed over to the thread when it owns all of it). */
+  run(inputName: string, outputName: string, input: Float32Array, dims: readonly number[]): Promise<RunResult> {
+    if (this.failed) return Promise.reject(this.failed);
+    const owned = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength ? input : input.slice();
+    const id = this.next++;
+    return new Promise<RunResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, input: inputName, output: outputName, buffer: owned.buffer, length: owned.length, dims: [...dims] }, [owned.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
+  }
+}
+
+function sessionThread(m: OpenedModel): Promise<SessionThread> {
+  let t = sessionThreads.get(m);
+  if (!t) {
+    t = SessionThread.start(m);
+    t.catch(() => sessionThreads.delete(m));
+    sessionThreads.set(m, t);
+  }
+  return t;
 }
 
 /** Images per run: a model's fixed batch, else `wanted` (default 16) capped so inputs stay under 64 MB. */
@@ -249,7 +365,13 @@ function outputName(m: OpenedModel): string {
  * Run a model over `count` rows of `input` (each `rowDims` long) and return its main output for
  * those rows. A model with a fixed batch size gets chunks of that size, the last one padded.
  */
-export async function inferRows(m: OpenedModel, input: Float32Array, count: number, rowDims: readonly number[]): Promise<{ data: Float32Array; dims: number[] }> {
+export async function inferRows(
+  m: OpenedModel,
+  input: Float32Array,
+  count: number,
+  rowDims: readonly number[],
+  where: 'here' | 'thread' = 'here',
+): Promise<{ data: Float32Array; dims: number[] }> {
   const rowSize = rowDims.reduce((a, b) => a * b, 1);
   if (input.length < count * rowSize) throw new RangeError(`${input.length} values for ${count} rows of ${rowSize}`);
   const fixed = fixedBatch(m.loaded);
@@ -267,8 +389,11 @@ export async function inferRows(m: OpenedModel, input: Float32Array, count: numb
       padded.set(chunk);
       chunk = padded;
     }
-    const results = await m.loaded.session.run({ [m.loaded.inputNames[0]!]: m.loaded.tensor(chunk, [n, ...rowDims]) }, [name]);
-    const t = results[name]!;
+    const input0 = m.loaded.inputNames[0]!;
+    const t =
+      where === 'thread'
+        ? await (await sessionThread(m)).run(input0, name, chunk, [n, ...rowDims])
+        : (await m.loaded.session.run({ [input0]: m.loaded.tensor(chunk, [n, ...rowDims]) }, [name]))[name]!;
     if (t.type !== 'float32') throw new ConfigurationError(`model ${m.display}: output \`${name}\` is ${t.type}, expected float32`, { file: m.display });
     if (t.dims[0] !== n) throw new ConfigurationError(`model ${m.display}: output \`${name}\` has batch ${t.dims[0]} for ${n} input(s)`, { file: m.display });
     const data = t.data as Float32Array;
@@ -341,7 +466,7 @@ async function* preparedBatches(m: OpenedModel, file: ImageTensorFile, o: Engine
       next = it.next();
       next.catch(() => undefined); // awaited on the next turn
       const [, h, w] = file.meta.shape;
-      const out = await inferRows(m, r.value.data, r.value.rows.length, [3, h, w]);
+      const out = await inferRows(m, r.value.data, r.value.rows.length, [3, h, w], 'thread');
       checkOutputDims(m, out.dims);
       yield { batch: r.value, out };
     }
@@ -639,7 +764,7 @@ export async function* runModelsOnImages<T extends ImageFile>(
     if (ok.length) {
       for (const [j, m] of models.entries()) {
         const plane = 3 * specs[j]!.size ** 2;
-        const out = await inferRows(m, compact(batch.inputs[j]!, ok, plane), ok.length, [3, specs[j]!.size, specs[j]!.size]);
+        const out = await inferRows(m, compact(batch.inputs[j]!, ok, plane), ok.length, [3, specs[j]!.size, specs[j]!.size], 'thread');
         checkOutputDims(m, out.dims);
         outputs.push({ ...out, row: out.data.length / ok.length });
       }

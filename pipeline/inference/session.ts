@@ -65,6 +65,17 @@ export async function cudaAvailable(env: Readonly<Record<string, string | undefi
   return existsSync('/dev/nvidia0') || existsSync('/dev/nvidiactl');
 }
 
+/** Session options every model runs with (the execution providers are added by the caller). */
+export function sessionOptions(threads: number): InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // Idle operator threads sleep instead of spinning: image decoding shares these cores.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
 /**
  * Open a model. `auto` tries CUDA (with CPU for unsupported nodes) only where it is available,
  * and falls back to CPU when the CUDA provider fails to start; `cuda` insists on it. The log
@@ -80,13 +91,7 @@ export async function loadModel(o: LoadModelOptions): Promise<LoadedModel> {
     throw new DataError(`model not found or unreadable: ${(error as Error).message}`, { file: o.display });
   }
   const threads = o.threads ?? availableParallelism();
-  const base: InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    // Idle operator threads sleep instead of spinning: image decoding shares these cores.
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
+  const base = sessionOptions(threads);
   const choice = o.provider ?? 'auto';
   const tryCuda = choice === 'cuda' || (choice === 'auto' && (await (o.cudaProbe ?? cudaAvailable)()));
   let session: InferenceSession | undefined;
