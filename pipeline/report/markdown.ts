@@ -94,7 +94,14 @@ function fitToLimit(blocks: Block[], max: number): string {
   }
   const note = `\n\n_Truncated: this report was longer than ${max.toLocaleString('en-US')} characters; evaluation.md in the run's artifacts has it in full._\n`;
   if (text.length > max) {
-    // Cut at a line end so a table row or tag is not split.
+    // Drop whole sections from the end, so no table, fence or <details> is left open.
+    const kept = [...blocks];
+    while (kept.length > 1) {
+      kept.pop();
+      const shorter = renderBlocks(kept).trimEnd();
+      if (shorter.length + note.length <= max) return shorter + note;
+    }
+    // Even the first section is too long: cut it at a line end.
     const room = Math.max(0, max - note.length);
     const cut = text.lastIndexOf('\n', room);
     return text.slice(0, cut > 0 ? cut : room) + note;

@@ -327,14 +327,23 @@ describe('renderEvaluationMarkdown', () => {
       expect(md).not.toContain('x-axis "source"');
     });
 
-    it('leaves more out as the cap gets smaller, and cuts at a line end as a last resort', () => {
+    it('drops whole sections from the end when folding is not enough, leaving nothing open', () => {
       const small = renderEvaluationMarkdown(skinTypeReport(), { maxChars: 3000 });
       expect(small.length).toBeLessThanOrEqual(3000);
       expect(small).toContain('**❌ fail**');
+      expect(small).toContain('| metric | challenger | champion | Δ | 95% CI |');
       expect(small).toMatch(/_Truncated: this report was longer than 3,000 characters[^\n]*\n$/);
-      const full = renderEvaluationMarkdown(skinTypeReport());
+      expect(small.split('```').length % 2).toBe(1);
+      expect(small.split('<details').length).toBe(small.split('</details>').length);
       const kept = small.slice(0, small.indexOf('\n\n_Truncated'));
-      expect(full.startsWith(kept.slice(0, 200))).toBe(true);
+      expect(renderEvaluationMarkdown(skinTypeReport()).startsWith(kept.slice(0, 600))).toBe(true);
+    });
+
+    it('cuts at a line end only when the first section alone is too long', () => {
+      const tiny = renderEvaluationMarkdown(skinTypeReport(), { maxChars: 220, marker: evaluationMarker('skin-type') });
+      expect(tiny.length).toBeLessThanOrEqual(220);
+      expect(tiny.startsWith('<!-- skintwin:evaluation model=skin-type -->\n')).toBe(true);
+      expect(tiny).toContain('_Truncated');
     });
 
     it('is not applied to a report that fits', () => {
