@@ -3,8 +3,8 @@
 // preprocessing alone (JPEG → normalised tensor, the engine's decoder) and inference alone on
 // pre-decoded tensors, in images/s, from one run. Goal: end to end ≥ 85% of the slower of the two
 // (the overlap works). Uses models/skin-type/model.onnx when it exists, else a stand-in CNN of
-// comparable cost built with pipeline/onnx. Also tries onnxruntime threads = cores − 1, one
-// decoder and batch 8. CPU time per image is reported beside wall time (steadier on a shared
+// comparable cost built with pipeline/onnx. Also tries inference on the main thread instead of
+// the engine's session thread, onnxruntime threads = cores − 1, one decoder and batch 8. CPU time per image is reported beside wall time (steadier on a shared
 // machine), and the best round is kept. Knobs: BENCH_EVAL_IMAGES (default 128), BENCH_ROUNDS (default 3).
 // Writes reports/bench/evaluate.json.
 
@@ -157,6 +157,8 @@ interface Setting {
   threads: number;
   decoders: number;
   batchSize: number;
+  /** Inference on the engine's session thread (false: on the main thread, which stalls decoding). */
+  sessionThread?: boolean;
 }
 
 interface Rate {
@@ -201,7 +203,7 @@ function inferenceOnly(m: OpenedModel, batches: Float32Array[]): Promise<Rate> {
 function endToEnd(m: OpenedModel, files: { id: string; path: string }[], s: Setting): Promise<Rate> {
   return timed(async () => {
     let n = 0;
-    for await (const r of runOnImages(m, files, { logger: quietLogger, batchSize: s.batchSize, decodeConcurrency: s.decoders })) {
+    for await (const r of runOnImages(m, files, { logger: quietLogger, batchSize: s.batchSize, decodeConcurrency: s.decoders, sessionThread: s.sessionThread ?? true })) {
       if (r.output.length !== 3) throw new Error('unexpected output');
       n++;
     }
@@ -262,9 +264,10 @@ async function main(): Promise<void> {
       console.log(`round ${r + 1}: preprocessing ${fmt(p, 0)}, inference ${fmt(i)}, end to end ${fmt(e)}, ${((100 * e.ips) / Math.min(p.ips, i.ips)).toFixed(0)}% of the slower`);
     }
 
-    // Tuning, one run each beside one of the default: ORT threads = cores − 1, one decoder, batch 8.
+    // Tuning, one run each beside one of the default.
     const variants: { name: string; setting: Setting }[] = [
       { name: `default (ORT ${base.threads} threads, ${base.decoders} decoders, batch ${batchSize})`, setting: base },
+      { name: 'inference on the main thread (decoding stalls during each batch)', setting: { ...base, sessionThread: false } },
       ...(CORES > 1 ? [{ name: `ORT ${CORES - 1} thread(s)`, setting: { ...base, threads: CORES - 1 } }] : []),
       { name: '1 decoder', setting: { ...base, decoders: 1 } },
       ...(batchSize !== 8 ? [{ name: 'batch 8', setting: { ...base, batchSize: 8 } }] : []),

@@ -570,6 +570,8 @@ export interface ImageRunOptions<T extends ImageFile = ImageFile> extends Engine
    * the image is left out and reported here, in input order.
    */
   onUnreadable?: (item: T, reason: string) => void;
+  /** Run the model on its own thread (default true); false runs it on this one, stalling decoding (for comparison). */
+  sessionThread?: boolean;
 }
 
 interface Slot<T> {
@@ -764,7 +766,7 @@ export async function* runModelsOnImages<T extends ImageFile>(
     if (ok.length) {
       for (const [j, m] of models.entries()) {
         const plane = 3 * specs[j]!.size ** 2;
-        const out = await inferRows(m, compact(batch.inputs[j]!, ok, plane), ok.length, [3, specs[j]!.size, specs[j]!.size], 'thread');
+        const out = await inferRows(m, compact(batch.inputs[j]!, ok, plane), ok.length, [3, specs[j]!.size, specs[j]!.size], o.sessionThread === false ? 'here' : 'thread');
         checkOutputDims(m, out.dims);
         outputs.push({ ...out, row: out.data.length / ok.length });
       }
