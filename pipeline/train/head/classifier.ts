@@ -9,7 +9,7 @@ import { sha256, writeFileAtomic } from '../../core/fs.ts';
 import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
 import { encodeModel, floatTensor, DataType, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
 import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
-import { builtinChannelNames, extractorDisplay, loadModelBytes, streamFeatures, IMAGES_INPUT } from './extractor.ts';
+import { builtinChannelNames, extractorBatch, extractorDisplay, loadModelBytes, streamFeatures, IMAGES_INPUT } from './extractor.ts';
 import { checkWritableOut, isWriteAccessError, mergeModel, type HeadGraph } from './merge.ts';
 import { Adam, inverseFrequencyWeights, paramBlock, Rng, shuffle, standardisation, toFloat32, type ParamBlock } from './optim.ts';
 import type { FeatureExtractor, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
@@ -21,10 +21,10 @@ export const HEAD_ONNX_TOLERANCE = 1e-4;
 export const HEAD_DEFAULTS: HeadParams = {
   head: 'linear',
   'hidden-units': 64,
-  epochs: 300,
+  epochs: 500,
   'batch-size': 32,
   'head-learning-rate': 0.01,
-  'weight-decay': 0.001,
+  'weight-decay': 0.0001,
   patience: 30,
   seed: 42,
 };
@@ -431,7 +431,7 @@ async function verifyMerged(
   let worst = 0;
   let r = 0;
   try {
-    for await (const batch of val.batches(o.params['batch-size'], undefined)) {
+    for await (const batch of val.batches(extractorBatch(o.params['batch-size'], model.provider))) {
       if (o.signal?.aborted) throw new InterruptedError();
       const n = batch.rows.length;
       const out = await model.session.run({ [IMAGES_INPUT]: model.tensor(batch.data, [n, 3, ex.imageSize, ex.imageSize]) });

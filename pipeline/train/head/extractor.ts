@@ -293,6 +293,14 @@ export interface ComputeFeaturesOptions {
 /** One image's feature map [channels, height, width], handed to a streaming consumer. */
 export type FeatureSink = (index: number, values: Float32Array, height: number, width: number) => void;
 
+/**
+ * Images per extractor run: on CPU at most 8, which is faster per image than larger batches (the
+ * full-resolution maps stay in cache) and bounds memory; on CUDA as many as asked.
+ */
+export function extractorBatch(requested: number, provider: 'cpu' | 'cuda'): number {
+  return Math.max(1, provider === 'cpu' ? Math.min(requested, 8) : requested);
+}
+
 /** Errors from onnxruntime or V8 that mean the machine ran out of memory. */
 function isOutOfMemory(error: unknown): boolean {
   const m = error instanceof Error ? error.message : String(error);
@@ -325,9 +333,9 @@ export async function streamFeatures(
     );
   }
   const rows = o.rows ?? file.items.map((i) => i.row);
-  const batchSize = Math.max(1, o.batchSize ?? 16);
   const display = extractorDisplay(ex);
   const model = await loadModelBytes(encodeModel(extractorModel(ex)), { display, imageSize: ex.imageSize, inputName: ex.input, provider: o.provider, logger: o.logger });
+  const batchSize = extractorBatch(o.batchSize ?? 16, model.provider);
   let done = 0;
   const progress = o.logger.progress(`features (${file.meta.split})`, rows.length, 'images');
   try {

@@ -30,7 +30,7 @@ export const headParamSpecs = {
   head: { type: 'string', description: 'head: `linear` (softmax regression / 1×1 conv) or `mlp` (one hidden ReLU layer); default `linear`', choices: ['linear', 'mlp'] as const },
   'hidden-units': { type: 'integer', description: `head: hidden units of the \`mlp\` head (default ${HEAD_DEFAULTS['hidden-units']})`, min: 1, max: 4096 },
   epochs: { type: 'integer', description: `head: most training epochs (default ${HEAD_DEFAULTS.epochs})`, min: 1, max: 100_000 },
-  'batch-size': { type: 'integer', description: `head: images per extractor run and per training step (default ${HEAD_DEFAULTS['batch-size']})`, min: 1, max: 4096 },
+  'batch-size': { type: 'integer', description: `head: images per training step, and per extractor run (at most 8 on CPU) (default ${HEAD_DEFAULTS['batch-size']})`, min: 1, max: 4096 },
   'head-learning-rate': { type: 'number', description: `head: Adam step size (default ${HEAD_DEFAULTS['head-learning-rate']})`, min: 0, max: 10 },
   'weight-decay': { type: 'number', description: `head: L2 weight decay on the head's weights (default ${HEAD_DEFAULTS['weight-decay']})`, min: 0 },
   patience: { type: 'integer', description: `head: epochs without a better validation log loss before stopping (default ${HEAD_DEFAULTS.patience})`, min: 1 },
