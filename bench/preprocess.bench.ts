@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { writeJsonAtomic } from '../pipeline/core/fs.ts';
 import { quietLogger } from './quiet-logger.ts';
 import { forEachPool } from '../pipeline/data/images/pool.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../pipeline/data/images/preprocess.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage, preprocessImages } from '../pipeline/data/images/preprocess.ts';
 import { loadSharp } from '../pipeline/data/images/sharp.ts';
 import { prepareImages } from '../pipeline/data/prepare/images.ts';
 
@@ -68,16 +68,19 @@ async function makeJpegs(sharp: SharpModule, n: number, w = 640, h = 480): Promi
 
 interface Variant {
   name: string;
-  /** Images in flight. */
+  /** Calls in flight. */
   inflight: number;
-  /** One image, by index into the bench's files. */
-  run: (i: number) => Promise<void>;
+  /** Images per call (default 1). */
+  batch?: number;
+  /** One call, over images [first, first + count) of the bench's files. */
+  run: (first: number, count: number) => Promise<void>;
 }
 
 async function runVariant(v: Variant, n: number): Promise<{ seconds: number; cpuMs: number }> {
+  const batch = v.batch ?? 1;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await forEachPool(Array.from({ length: n }, (_, i) => i), v.inflight, v.run);
+  await forEachPool(Array.from({ length: Math.ceil(n / batch) }, (_, i) => i * batch), v.inflight, (first) => v.run(first, Math.min(batch, n - first)));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return { seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
@@ -196,7 +199,9 @@ interface Row {
   cpuMsPerImage: number | null;
 }
 
-const HEADLINE = 'preprocessImage(path): DCT-scaled decode, 2 workers';
+// Images per preprocessImages call, as prepare-data uses at 224.
+const STACK = 8;
+const HEADLINE = `preprocessImages(${STACK} paths): DCT-scaled decode, stacked resize, 2 workers`;
 const PILLOW_HEADLINE = 'Pillow, 2 processes (draft: JPEG DCT-scaled decode)';
 
 async function throughput(sharp: SharpModule, work: string, load0: number): Promise<{ rows: Row[]; loads: number[]; ratios: number[] }> {
@@ -213,7 +218,7 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
   const mean = [...IMAGENET_MEAN];
   const std = [...IMAGENET_STD];
   const spec = { size: SIZE, resize: 'fill' as const };
-  const known = { width: 640, height: 480, format: 'jpeg' };
+  const known = { width: 640, height: 480, format: 'jpeg', orientation: 1 };
   // sharp's own default thread count (1 on glibc without jemalloc, else the core count).
   const defaultThreads = sharp.concurrency();
   const naive = async (i: number): Promise<void> => {
@@ -229,12 +234,19 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
     const pre = await preprocessImage(files[i]!, spec, known);
     normalizeToCHW(pre.pixels, SIZE, SIZE, mean, std, new Float32Array(3 * plane));
   };
+  // What prepare-data runs: a few images per call, resized together, normalised into one batch.
+  const stacked = async (first: number, count: number): Promise<void> => {
+    const pres = await preprocessImages(files.slice(first, first + count), spec, Array.from({ length: count }, () => known));
+    const out = new Float32Array(count * 3 * plane);
+    pres.forEach((pre, j) => normalizeToCHW(pre.pixels, SIZE, SIZE, mean, std, out, j * 3 * plane));
+  };
   const variants: (Variant & { threads: number; cache: boolean })[] = [
     { name: `sharp naive (1 at a time, defaults: ${defaultThreads} thread(s), cache, lanczos3, Buffer)`, inflight: 1, threads: defaultThreads, cache: true, run: naive },
     { name: 'preprocessImage(Buffer): full decode, 2 in flight', inflight: 2, threads: 1, cache: false, run: fromBuffer },
-    { name: 'preprocessImage(path): DCT-scaled decode, 1 worker', inflight: 1, threads: 1, cache: false, run: fromFile },
-    { name: HEADLINE, inflight: 2, threads: 1, cache: false, run: fromFile },
-    { name: 'preprocessImage(path): DCT-scaled decode, 3 in flight', inflight: 3, threads: 1, cache: false, run: fromFile },
+    { name: 'preprocessImage(path): DCT-scaled decode, 2 in flight', inflight: 2, threads: 1, cache: false, run: fromFile },
+    { name: `preprocessImages(${STACK} paths): DCT-scaled decode, stacked resize, 1 worker`, inflight: 1, batch: STACK, threads: 1, cache: false, run: stacked },
+    { name: HEADLINE, inflight: 2, batch: STACK, threads: 1, cache: false, run: stacked },
+    { name: `preprocessImages(${STACK} paths): DCT-scaled decode, stacked resize, 3 in flight`, inflight: 3, batch: STACK, threads: 1, cache: false, run: stacked },
     {
       name: 'sharp ceiling: decode+resize, raw, full decode (Buffer), 2 in flight',
       inflight: 2,
@@ -264,7 +276,7 @@ async function throughput(sharp: SharpModule, work: string, load0: number): Prom
   };
   // Warm up (loads libvips, JIT) then interleave rounds so a busy neighbour hurts every variant alike.
   await loadSharp({ threads: 1 });
-  await run(variants[3]!, 40);
+  await run(variants.find((v) => v.name === HEADLINE)!, 40);
   const loads: number[] = [];
   const samples = new Map<string, { ips: number[]; cpu: number[] }>(variants.map((v) => [v.name, { ips: [], cpu: [] }]));
   const python = findPython();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { jpegShrinkFactor, preprocessImage, withLoadOptions, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
+import { jpegShrinkFactor, preprocessImage, preprocessImages, withLoadOptions, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
 import { picture } from '../support/pictures.ts';
 
 let dir: string;
@@ -140,5 +140,42 @@ describe('preprocessImage from a path', () => {
     const told = await preprocessImage(path, { size: 224, resize: 'fill' }, { width: 640, height: 480, format: 'jpeg' });
     expect([bare.width, bare.height]).toEqual([640, 480]);
     expect(bare.pixels.equals(told.pixels)).toBe(true);
+  });
+});
+
+describe('preprocessImages', () => {
+  it('gives exactly what preprocessImage gives, image by image, for mixed inputs', async () => {
+    const inputs: string[] = [];
+    const add = async (name: string, bytes: Buffer) => inputs.push(await saved(name, bytes));
+    for (let i = 0; i < 4; i++) await add(`same${i}.jpg`, await rgb(640, 480, 10 + i).jpeg({ quality: 85 }).toBuffer());
+    await add('odd.jpg', await rgb(479, 359, 20).jpeg().toBuffer());
+    await add('odd2.jpg', await rgb(479, 359, 21).jpeg().toBuffer());
+    await add('tall.jpg', await rgb(300, 500, 22).jpeg().toBuffer());
+    await add('gray.jpg', await rgb(640, 480, 23).toColourspace('b-w').jpeg().toBuffer());
+    await add('cmyk.jpg', await rgb(640, 480, 24).toColourspace('cmyk').jpeg().toBuffer());
+    await add('rotated.jpg', await rgb(480, 640, 25).jpeg().withMetadata({ orientation: 6 }).toBuffer());
+    await add('small.jpg', await rgb(160, 120, 26).jpeg().toBuffer());
+    await add('plain.png', await rgb(640, 480, 27).png().toBuffer());
+    for (const spec of [{ size: 224, resize: 'fill' }, { size: 224, resize: 'letterbox' }, { size: 300, resize: 'letterbox' }] as const) {
+      const batch = await preprocessImages(inputs, spec);
+      expect(batch).toHaveLength(inputs.length);
+      for (const [i, path] of inputs.entries()) {
+        const one = await preprocessImage(path, spec);
+        const got = batch[i]!;
+        expect(got.geometry, `${path} ${spec.resize}`).toEqual(one.geometry);
+        expect([got.width, got.height]).toEqual([one.width, one.height]);
+        expect(diff(got.pixels, one.pixels).max, `${path} ${spec.resize} ${spec.size}`).toBe(0);
+      }
+    }
+  });
+
+  it('stacks only what shares a decoded size, and keeps the order of its inputs', async () => {
+    const a = await saved('a.jpg', await rgb(640, 480, 30).jpeg().toBuffer());
+    const b = await saved('b.jpg', await rgb(640, 480, 31).jpeg().toBuffer());
+    const [x, y] = await preprocessImages([a, b], { size: 224, resize: 'fill' });
+    const [y2, x2] = await preprocessImages([b, a], { size: 224, resize: 'fill' });
+    expect(x!.pixels.equals(x2!.pixels)).toBe(true);
+    expect(y!.pixels.equals(y2!.pixels)).toBe(true);
+    expect(x!.pixels.equals(y!.pixels)).toBe(false);
   });
 });
