@@ -7,10 +7,10 @@
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { evaluationMarker } from '../../pipeline/github/body.ts';
-import { DEFAULT_TOKEN, useGitHubStandIn } from '../support/github/index.ts';
+import { assertStandInClean, DEFAULT_TOKEN, startGitHubStandIn, useGitHubStandIn, type GitHubStandIn } from '../support/github/index.ts';
 import { eventRepository, prepareCheckout, runWorkflowJob, type JobRun } from '../support/runner/index.ts';
 import { evaluationReport, writeReport } from './publish-fixtures.ts';
 
@@ -99,7 +99,7 @@ function workflowRunEvent(o: { headSha: string; pr: number; fork?: boolean; conc
  * A copy of a workflow in the checkout where the steps of third-party actions the job executor
  * cannot run (artifact upload/download) and the GPU pipeline run are replaced by `run:` stand-ins.
  */
-async function withStandInSteps(file: string, job: string, replace: Record<string, string>): Promise<string> {
+async function withStandInSteps(file: string, job: string, replace: Record<string, string>, variant = 'a'): Promise<string> {
   const doc = parse(await readFile(join(checkout, '.github/workflows', file), 'utf8'));
   const steps = doc.jobs[job].steps as Record<string, unknown>[];
   doc.jobs[job].steps = steps.map((step) => {
@@ -108,7 +108,7 @@ async function withStandInSteps(file: string, job: string, replace: Record<strin
     const { uses: _uses, with: _with, run: _run, ...rest } = step;
     return { ...rest, run: replace[key] };
   });
-  const out = `.github/workflows/stand-in-${job}-${file}`;
+  const out = `.github/workflows/stand-in-${variant}-${job}-${file}`;
   await writeFile(join(checkout, out), stringify(doc));
   return out;
 }
@@ -184,6 +184,31 @@ describe('pr-evaluate: the GPU evaluation job', () => {
     const meta = JSON.parse(await readFile(join(scratch, 'uploaded', 'pull-request.json'), 'utf8'));
     expect(meta).toEqual({ format: 'skintwin-pr-evaluation', version: 1, pr: 12, headSha: HEAD });
     expect(run.summary).toContain('## skin-type');
+  });
+
+  it('still uploads the reports that exist when a stage of the pipeline fails', async () => {
+    const failing = await withStandInSteps(
+      'pr-evaluate.yml',
+      'evaluate',
+      {
+        'Reproduce the pipeline': 'cp -r "$FIXTURE_REPORTS/." reports/ && echo "train-detector failed" >&2 && exit 1',
+        'actions/upload-artifact@': `rm -rf "${join(scratch, 'uploaded')}" && cp -r reports "${join(scratch, 'uploaded')}"`,
+      },
+      'failing',
+    );
+    await writeReport(join(scratch, 'fixture-reports'), evaluationReport('skin-type', 'pass'), '## skin-type\n');
+    const run = await runWorkflowJob({
+      workflowFile: failing,
+      job: 'evaluate',
+      eventName: 'pull_request',
+      eventPayload: pullRequestEvent({ action: 'synchronize', number: 5, head: HEAD2 }),
+      cwd: checkout,
+      needs: { gate: { result: 'success', outputs: { run: 'true' } } },
+      env: { FIXTURE_REPORTS: join(scratch, 'fixture-reports') },
+    });
+    expect(run.status).toBe('failure');
+    expect(run.steps.map((s) => s.outcome).slice(-3)).toEqual(['success', 'success', 'success']);
+    expect(JSON.parse(await readFile(join(scratch, 'uploaded', 'pull-request.json'), 'utf8'))).toMatchObject({ pr: 5, headSha: HEAD2 });
   });
 });
 
@@ -308,6 +333,74 @@ describe('pr-evaluate-report: publishing from the workflow_run follow-up', () =>
     target.workflow_run = { ...target.workflow_run, event: 'pull_request_target' };
     expect((await publish(target)).steps).toEqual([]);
     expect((await publish(workflowRunEvent({ headSha: HEAD, pr: 1, conclusion: 'cancelled' }))).steps).toEqual([]);
+  });
+});
+
+describe('pr-evaluate-report: a fork pull request (GitHub lists no pull request on the run)', () => {
+  // GitHub's GET /pulls/{n}, answered with the description's own example (checked against the
+  // description like every response), with the head this test needs.
+  let gh: GitHubStandIn;
+  beforeEach(async () => {
+    gh = await startGitHubStandIn();
+  });
+  afterEach(async () => {
+    try {
+      assertStandInClean(gh);
+    } finally {
+      await gh.close();
+    }
+  });
+
+  function answerPullRequest(headSha: string): void {
+    gh.setHandler('pulls/get', (ctx) => {
+      const example = gh.contract.example<{ number: number; head: { sha: string } }>('pull-request');
+      // The example's requested_teams predates the team `type` the description now requires.
+      return { status: 200, body: { ...example, requested_teams: [], number: Number(ctx.params['pull_number']), head: { ...example.head, sha: headSha } } };
+    });
+  }
+
+  async function publishFork(pr: number, evaluated: string): Promise<JobRun> {
+    const artifact = join(scratch, 'fork-artifact');
+    await rm(artifact, { recursive: true, force: true });
+    await writeReport(artifact, evaluationReport('skin-type', 'pass'));
+    await writeFile(join(artifact, 'pull-request.json'), JSON.stringify({ format: 'skintwin-pr-evaluation', version: 1, pr, headSha: evaluated }));
+    const workflow = await withStandInSteps(
+      'pr-evaluate-report.yml',
+      'publish',
+      { 'actions/download-artifact@': `mkdir -p "$RUNNER_TEMP/pr-evaluation" && cp -r "$ARTIFACT/." "$RUNNER_TEMP/pr-evaluation/"` },
+      'fork',
+    );
+    return runWorkflowJob({
+      workflowFile: workflow,
+      job: 'publish',
+      eventName: 'workflow_run',
+      eventPayload: workflowRunEvent({ headSha: evaluated, pr, fork: true }),
+      cwd: checkout,
+      githubApiUrl: gh.apiUrl,
+      token: DEFAULT_TOKEN,
+      env: { ARTIFACT: artifact },
+    });
+  }
+
+  it('publishes once the API confirms the pull request’s head is the evaluated commit', async () => {
+    const pr = gh.state.seedIssue({ title: 'fork PR' });
+    answerPullRequest(HEAD);
+    const run = await publishFork(pr.number, HEAD);
+    expect(run.status, run.steps.map((s) => s.stdout + s.stderr).join('\n')).toBe('success');
+    expect(gh.callCount('pulls/get')).toBe(1);
+    expect(gh.state.commentsOf(pr.number)).toHaveLength(1);
+    expect([...gh.state.checkRuns.values()].map((r) => [r.name, r.head_sha])).toEqual([['evaluate / skin-type', HEAD]]);
+  });
+
+  it('refuses when the pull request named by the artifact has another head', async () => {
+    const victim = gh.state.seedIssue({ title: 'someone else’s PR' });
+    answerPullRequest(HEAD2);
+    const run = await publishFork(victim.number, HEAD);
+    expect(run.status).toBe('failure');
+    const step = run.steps.find((s) => s.name === 'Publish the evaluation')!;
+    expect(step.annotations.map((a) => a.message).join('\n')).toMatch(new RegExp(`names #${victim.number}, whose head is b{40}, not the evaluated a{40}: refusing to publish`));
+    expect(gh.callCount('issues/create-comment')).toBe(0);
+    expect(gh.callCount('checks/create')).toBe(0);
   });
 });
 
