@@ -10,6 +10,7 @@ import type { ChainMetrics, ClassificationMetrics, DetectionMetrics, EvaluationR
 import { evaluationProblems } from '../../pipeline/report/schema.ts';
 import { skinTypeModel, saveWithCard } from '../inference/models.ts';
 import { RecordingLogger } from '../support/logger.ts';
+import { fusionRows, prepareFusion } from '../train/stage-fixtures.ts';
 import {
   classificationSplit,
   classifierModel,
@@ -286,6 +287,35 @@ describe('evaluate: the tabular context-correction model', () => {
     expect(Object.keys(r.slices.skin_type!.values).sort()).toEqual(['Combination', 'Dry', 'Oily']);
     expect(r.slices.skin_type!.values.Oily!.n).toBe(2);
     expect(logger.messages('warn').join('\n')).toContain('1 row(s) of data/processed/fusion/test.csv have a target the model has no class for (first: line 7: `99`)');
+  });
+});
+
+describe('evaluate: the gbdt model the train stage writes', () => {
+  it('trains and evaluates in one pipeline run; the one-hot card gives the dropped skin-type level', async () => {
+    const data = 'data/processed/fusion';
+    const model = 'models/context-correction';
+    const train =
+      '  train-context-correction:\n    kind: train\n' +
+      `    params: ${JSON.stringify({ model: 'context-correction', trainer: 'gbdt', 'n-estimators': 12, 'max-depth': 3, 'early-stopping-rounds': 5 })}\n` +
+      `    deps: [${data}]\n    outs: [${model}]\n`;
+    const root = await repo(train + evaluateYaml({ model: 'context-correction', min: { accuracy: 0.7 } }, [data, model], 'reports/context-correction', 'evaluate-context-correction'));
+    await prepareFusion(join(root, 'raw'), fusionRows(900), join(root, data));
+    const logger = new RecordingLogger();
+    const result = await repro(await loadPipeline({ root }), { logger, env: { GITHUB_SHA: 'a'.repeat(40) } });
+    expect(result.stages.map((s) => [s.stage, s.action, s.error])).toEqual([
+      ['train-context-correction', 'ran', undefined],
+      ['evaluate-context-correction', 'ran', undefined],
+    ]);
+    const r = await readReport(root, 'reports/context-correction');
+    expect(evaluationProblems(r)).toEqual([]);
+    const m = r.metrics as ClassificationMetrics;
+    expect(m.classes.sort()).toEqual(['17', '3', '42']);
+    // The rule is learnable (5% label noise): far above the majority class.
+    expect(m.accuracy).toBeGreaterThan(0.8);
+    expect(r.verdict).toBe('pass');
+    expect(Object.keys(r.slices.skin_type!.values).sort()).toEqual(['Combination', 'Dry', 'Normal', 'Oily', 'Sensitive']);
+    // Not a git repository: no base branch to compare with, and the report says so.
+    expect(r.champion.reason).toContain('base branch: cannot read pipeline/pipeline.lock at `main`');
   });
 });
 
