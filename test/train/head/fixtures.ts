@@ -87,3 +87,37 @@ export async function writePrepared(dir: string, o: { train?: (number | undefine
   await writeSplit(dir, 'val', { labels: o.val ?? labels(6), seed: 2 }, o.size);
   await writeSplit(dir, 'test', { labels: labels(2), seed: 3 }, o.size);
 }
+
+/** A prepared detection folder (letterbox, boxes [class, x1, y1, x2, y2]): one coloured square per image. */
+export async function writeDetectionPrepared(dir: string, size = 48, perSplit: Record<string, number> = { train: 12, val: 6, test: 2 }): Promise<void> {
+  const colours = [
+    [225, 40, 40],
+    [40, 200, 60],
+  ];
+  for (const [split, n] of Object.entries(perSplit)) {
+    const writer = await ImageTensorWriter.create(join(dir, split), {
+      split,
+      count: n,
+      shape: [n, size, size, 3],
+      mean: [...IMAGENET_MEAN],
+      std: [...IMAGENET_STD],
+      resize: 'letterbox',
+      padValue: 114,
+      task: 'detection',
+      classNames: ['Red', 'Green'],
+    });
+    const rnd = lcg(n * 31 + split.length);
+    const items: ImageIndexItem[] = [];
+    for (let row = 0; row < n; row++) {
+      const px = new Uint8Array(size * size * 3).fill(120);
+      const cls = row % 2;
+      const side = 12 + Math.floor(rnd() * 8);
+      const x1 = Math.floor(rnd() * (size - side));
+      const y1 = Math.floor(rnd() * (size - side));
+      for (let y = y1; y < y1 + side; y++) for (let x = x1; x < x1 + side; x++) px.set(colours[cls]!, (y * size + x) * 3);
+      await writer.writeRow(row, px);
+      items.push({ id: `${split}-${row}`, row, file: `${split}/images/d-${row}.jpg`, boxes: [[cls, x1, y1, x1 + side, y1 + side]], width: size, height: size, scale: [1, 1], pad: [0, 0], sha256: String(row).padStart(64, '0') });
+    }
+    await writer.close(items);
+  }
+}

@@ -8,7 +8,7 @@ import { encodeModel } from '../../../pipeline/onnx/index.ts';
 import { modelCardProblems, type ModelCard } from '../../../pipeline/train/card.ts';
 import { builtinExtractor, extractorModel } from '../../../pipeline/train/head/extractor.ts';
 import { RecordingLogger } from '../../support/logger.ts';
-import { writePrepared } from './fixtures.ts';
+import { writeDetectionPrepared, writePrepared } from './fixtures.ts';
 
 const DEP = 'data/processed/skin-type';
 const OUT = 'models/skin-type';
@@ -100,6 +100,28 @@ describe('train stage, head trainer', () => {
     const failed = (await run(det)).stage;
     expect(failed.action).toBe('failed');
     expect(failed.error).toContain('`skin-detection` needs a prepared detection image folder; this one is for task `classification`');
+  });
+
+  it('trains skin-detection from a prepared detection folder: val-map50 set, classifier outputs empty', async () => {
+    const root = await mkdtemp(join(base, 'det-'));
+    await writeDetectionPrepared(join(root, 'data/processed/skin-detection'));
+    await mkdir(join(root, 'pipeline'), { recursive: true });
+    const params = { model: 'skin-detection', trainer: 'head', epochs: 2, patience: 2, 'batch-size': 4, 'execution-provider': 'cpu' };
+    await writeFile(
+      join(root, 'pipeline/pipeline.yaml'),
+      `stages:\n  train-skin-detection:\n    kind: train\n    params: ${JSON.stringify(params)}\n    deps: [data/processed/skin-detection]\n    outs: [models/skin-detection]\n`,
+    );
+    const { stage } = await run(root);
+    expect(stage.error).toBeUndefined();
+    const card = JSON.parse(await readFile(join(root, 'models/skin-detection/model-card.json'), 'utf8')) as ModelCard;
+    expect(modelCardProblems(card)).toEqual([]);
+    expect(card.task).toBe('object-detection');
+    expect(stage.outputs['val-accuracy']).toBe('');
+    expect(stage.outputs['val-log-loss']).toBe('');
+    expect(stage.outputs['val-map50']).toBe(String(card.metrics.validation!.map50));
+    expect(stage.outputs['onnx-sha256']).toBe(sha256(await readFile(join(root, 'models/skin-detection/model.onnx'))));
+    expect(stage.summary).toContain('### Trained `skin-detection` (head)');
+    expect(stage.summary).toMatch(/\| mAP@0\.5 \| \d\.\d{4} \|/);
   });
 
   it('params checked at load: head params on another trainer, head on a tabular model, backbone without its output', async () => {
