@@ -364,6 +364,8 @@ function outputName(m: OpenedModel): string {
 /**
  * Run a model over `count` rows of `input` (each `rowDims` long) and return its main output for
  * those rows. A model with a fixed batch size gets chunks of that size, the last one padded.
+ * `thread` runs on the model's session thread and hands `input`'s buffer over to it when `input`
+ * spans the whole buffer (the caller must not use it afterwards).
  */
 export async function inferRows(
   m: OpenedModel,

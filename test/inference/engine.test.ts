@@ -253,8 +253,7 @@ describe('image files', () => {
       { id: 'a', path: await png(join(dir, 'a.png'), 40, 30, 60) },
       { id: 'b', path: await png(join(dir, 'b.png'), 20, 50, 230) },
     ];
-    const out = [];
-    for await (const r of runOnImages(m, files, { logger })) out.push(r);
+    const out = await collect(runOnImages(m, files, { logger }));
     expect(out.map((r) => [r.id, r.width, r.height, r.dims])).toEqual([['a', 40, 30, [3]], ['b', 20, 50, [3]]]);
     expect(out[0]!.geometry).toMatchObject({ size: 16, scale: [16 / 40, 16 / 30], pad: [0, 0, 0, 0] });
     [60, 230].forEach((v, i) => {
@@ -291,8 +290,10 @@ describe('image files', () => {
       (await collect(runOnImages(m, files, { logger, ...o }))).map((r) => [r.id, Array.from(r.output)]);
     const sequential = await run({ batchSize: 1, ahead: 0, decodeConcurrency: 1 });
     const overlapped = await run({ batchSize: 4, ahead: 2, decodeConcurrency: 3 });
+    const here = (await collect(runOnImages(m, files, { logger, batchSize: 4, sessionThread: false }))).map((r) => [r.id, Array.from(r.output)]);
     expect(sequential.map((r) => r[0])).toEqual(files.map((f) => f.id));
     expect(overlapped).toEqual(sequential);
+    expect(here).toEqual(sequential); // the session thread runs the same model as this thread
     expect(new Set(sequential.map((r) => (r[1] as number[])[0]!.toFixed(6))).size).toBeGreaterThan(5); // outputs follow the pixels
   });
 
@@ -316,9 +317,20 @@ describe('image files', () => {
     await sixthPulled;
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(pulled).toBe(6);
-    const rest = [];
+    const rest: string[] = [];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.id);
     expect(rest).toEqual(Array.from({ length: 19 }, (_, i) => `i${i + 1}`));
+  });
+
+  it('refuses to start a session thread on a model file replaced after it was opened', async () => {
+    const path = await classifier(12);
+    const m = await open(path, 'models/c12/model.onnx');
+    await writeFile(path, skinTypeModel({ size: 'S', bias: [9, 9, 9], weight: W }));
+    const png1 = await png(join(root, 'c12.png'), 20, 20, 5);
+    await expect(collect(runOnImages(m, [{ id: 'a', path: png1 }], { logger }))).rejects.toMatchObject({
+      name: 'DataError',
+      message: 'models/c12/model.onnx: the model file changed after it was opened',
+    });
   });
 
   it('names an image that cannot be decoded, or leaves it out and reports it', async () => {
