@@ -128,19 +128,6 @@ describe('train stage, gbdt trainer', () => {
     expect(Array.from(out.label!.data as BigInt64Array, Number).every((l) => [3, 17, 42].includes(l))).toBe(true);
   });
 
-  it('the head trainer fails with a NotImplementedError naming what is missing', async () => {
-    for (const trainer of ['head']) {
-      const root = await repo({ trainer });
-      const error = await trainStage.run!(context(root, { trainer }, join(root, '.staging'))).catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'NotImplementedError' });
-      expect((error as Error).message).toContain(`\`${trainer}\` trainer`);
-      expect((error as Error).message).toContain('not built yet');
-      const { stage } = await run(root);
-      expect(stage.action).toBe('failed');
-      expect(stage.error).toContain('not built yet');
-    }
-  });
-
   it('rejects gbdt for an image model when the pipeline loads', async () => {
     const root = await repo({ model: 'skin-type' });
     await expect(loadPipeline({ root })).rejects.toThrow(/gbdt trainer trains tabular models/);
