@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classificationMetrics, confidenceBin, rocAucOneVsRest, scoreOrder } from '../../pipeline/evaluate/metrics/index.ts';
+import { classificationMetrics, classificationMetricsWithAuc, confidenceBin, rocAucOneVsRest, scoreOrder } from '../../pipeline/evaluate/metrics/index.ts';
 
 const CLASSES = ['a', 'b', 'c'];
 // Five rows worked by hand: row 1 ties a/b (goes to a, the earlier class), row 3 is wrong (b → a).
@@ -118,5 +118,29 @@ describe('edge cases', () => {
     expect(m32.confusion_matrix).toEqual(m64.confusion_matrix);
     expect(m32.roc_auc_ovr).toBeCloseTo(m64.roc_auc_ovr!, 12);
     expect(m32.log_loss).toBeCloseTo(m64.log_loss, 6);
+  });
+});
+
+describe('weighted rows (bootstrap resamples)', () => {
+  it('equal the metrics of the rows repeated that many times', () => {
+    const weights = [2, 0, 1, 3, 1];
+    const labels: number[] = [];
+    const probs: number[] = [];
+    weights.forEach((w, r) => {
+      for (let i = 0; i < w; i++) {
+        labels.push(LABELS[r]!);
+        probs.push(...PROBS.subarray(r * 3, r * 3 + 3));
+      }
+    });
+    const repeated = classificationMetrics(labels, Float64Array.from(probs), CLASSES);
+    const orders = [0, 1, 2].map((k) => scoreOrder(PROBS, 5, 3, k));
+    const weighted = classificationMetricsWithAuc(LABELS, PROBS, CLASSES, null, { weights, orders });
+    expect(weighted.n).toBe(7);
+    expect(weighted.confusion_matrix).toEqual(repeated.confusion_matrix);
+    for (const key of ['accuracy', 'f1_macro', 'f1_weighted', 'roc_auc_ovr', 'log_loss', 'brier', 'ece', 'top2_accuracy'] as const) {
+      expect(weighted[key], key).toBeCloseTo(repeated[key]!, 12);
+    }
+    expect(weighted.per_class.b!.roc_auc).toBeCloseTo(repeated.per_class.b!.roc_auc!, 12);
+    expect(() => classificationMetricsWithAuc(LABELS, PROBS, CLASSES, null, { weights: [0, 0, 0, 0, 0] })).toThrow(/every weight is 0/);
   });
 });

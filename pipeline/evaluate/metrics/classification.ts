@@ -90,7 +90,14 @@ export function scoreOrder(probs: Float32Array | Float64Array, n: number, C: num
  * codes: one group of every row), from the rows in score order: the Mann–Whitney U with average
  * ranks for ties, in one walk. null for a group where the class is absent or is every row.
  */
-export function groupedAuc(labels: ArrayLike<number>, k: number, ranked: ScoreOrder, codes: Int32Array | null, groups: number): (number | null)[] {
+export function groupedAuc(
+  labels: ArrayLike<number>,
+  k: number,
+  ranked: ScoreOrder,
+  codes: Int32Array | null,
+  groups: number,
+  weights: ArrayLike<number> | null = null,
+): (number | null)[] {
   const { order, keys } = ranked;
   const n = order.length;
   const pos = new Float64Array(groups);
@@ -105,11 +112,12 @@ export function groupedAuc(labels: ArrayLike<number>, k: number, ranked: ScoreOr
       // An untied score: a positive beats every negative below it.
       const r = order[i]!;
       const g = codes ? codes[r]! : 0;
-      if (g >= 0) {
+      const w = weights ? weights[r]! : 1;
+      if (g >= 0 && w !== 0) {
         if (labels[r] === k) {
-          u[g]! += neg[g]!;
-          pos[g]!++;
-        } else neg[g]!++;
+          u[g]! += w * neg[g]!;
+          pos[g]! += w;
+        } else neg[g]! += w;
       }
       i++;
       continue;
@@ -119,9 +127,10 @@ export function groupedAuc(labels: ArrayLike<number>, k: number, ranked: ScoreOr
     while (j < n && keys[j] === key) {
       const r = order[j]!;
       const g = codes ? codes[r]! : 0;
+      const w = weights ? weights[r]! : 1;
       if (g >= 0) {
-        if (labels[r] === k) posRun[g]!++;
-        else negRun[g]!++;
+        if (labels[r] === k) posRun[g]! += w;
+        else negRun[g]! += w;
       }
       j++;
     }
@@ -151,19 +160,24 @@ export function classificationMetrics(labels: ArrayLike<number>, probs: Float32A
 
 /**
  * classificationMetrics with the per-class one-vs-rest AUCs already computed (slices compute
- * them for every value from one ordering of all rows); null: compute them here.
+ * them for every value from one ordering of all rows); null: compute them here. `o.weights`:
+ * how many times each row counts (a bootstrap resample without copying rows; 0 leaves a row
+ * out); `o.orders`: each class's scoreOrder over these rows, reused across resamples.
  */
 export function classificationMetricsWithAuc(
   labels: ArrayLike<number>,
   probs: Float32Array | Float64Array,
   classes: readonly string[],
   aucs: readonly (number | null)[] | null,
+  o: { weights?: ArrayLike<number>; orders?: readonly ScoreOrder[] } = {},
 ): ClassificationMetrics {
-  const n = labels.length;
+  const rows = labels.length;
+  const weights = o.weights ?? null;
+  if (weights && weights.length !== rows) throw new DataError(`${weights.length} weights for ${rows} rows`);
   const C = classes.length;
   if (C === 0) throw new DataError('no classes to score');
-  if (n === 0) throw new DataError('no rows to score (empty test split)');
-  if (probs.length !== n * C) throw new DataError(`probabilities hold ${probs.length} values, expected ${n} rows × ${C} classes`);
+  if (rows === 0) throw new DataError('no rows to score (empty test split)');
+  if (probs.length !== rows * C) throw new DataError(`probabilities hold ${probs.length} values, expected ${rows} rows × ${C} classes`);
 
   const cm = new Float64Array(C * C);
   const binCount = new Float64Array(ECE_BINS);
@@ -172,9 +186,12 @@ export function classificationMetricsWithAuc(
   let logLoss = 0;
   let brier = 0;
   let top2 = 0;
-  for (let r = 0; r < n; r++) {
+  let n = 0;
+  for (let r = 0; r < rows; r++) {
     const y = labels[r]!;
     if (!(y >= 0 && y < C) || !Number.isInteger(y)) throw new DataError(`row ${r + 1}: label index ${y} is not one of the ${C} classes`);
+    const w = weights ? weights[r]! : 1;
+    if (w === 0) continue;
     const base = r * C;
     let best = 0;
     let bestP = -Infinity;
@@ -193,16 +210,18 @@ export function classificationMetricsWithAuc(
       sq += d * d;
       if (p > py || (p === py && k < y)) ahead++;
     }
-    cm[y * C + best]!++;
-    brier += sq;
-    if (ahead < 2) top2++;
-    logLoss -= Math.log(Math.min(Math.max(py, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS));
+    n += w;
+    cm[y * C + best]! += w;
+    brier += w * sq;
+    if (ahead < 2) top2 += w;
+    logLoss -= w * Math.log(Math.min(Math.max(py, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS));
     const b = confidenceBin(bestP);
-    binCount[b]!++;
-    binConf[b]! += bestP;
-    if (best === y) binCorrect[b]!++;
+    binCount[b]! += w;
+    binConf[b]! += w * bestP;
+    if (best === y) binCorrect[b]! += w;
   }
 
+  if (n === 0) throw new DataError('no rows to score (every weight is 0)');
   const support = new Float64Array(C);
   const predicted = new Float64Array(C);
   let correct = 0;
@@ -232,7 +251,9 @@ export function classificationMetricsWithAuc(
     const recall = ratio(tp, support[k]!);
     // 2tp / (2tp + fp + fn): equal to the harmonic mean where that is defined, 0 otherwise.
     const f1 = ratio(2 * tp, predicted[k]! + support[k]!);
-    const auc = aucs ? (aucs[k] ?? null) : rocAucOneVsRest(labels, probs, C, k);
+    const auc = aucs
+      ? (aucs[k] ?? null)
+      : (groupedAuc(labels, k, o.orders?.[k] ?? scoreOrder(probs, rows, C, k), null, 1, weights)[0] ?? null);
     perClass[classes[k]!] = { precision, recall, f1, support: support[k]!, roc_auc: auc };
     pMacro += precision;
     rMacro += recall;

@@ -4,7 +4,7 @@
 
 import { ConfigurationError, DataError } from '../../core/errors.ts';
 import { CLASSIFICATION_HEADLINE, DETECTION_HEADLINE, type McNemarResult, type MetricDelta, type Metrics } from '../types.ts';
-import { argmaxRow, classificationMetrics } from './classification.ts';
+import { argmaxRow, classificationMetrics, classificationMetricsWithAuc, scoreOrder } from './classification.ts';
 import { scoreDetections, type DetectionSample } from './detection.ts';
 
 export const DEFAULT_RESAMPLES = 1000;
@@ -143,21 +143,17 @@ export function compareClassification(
   const keys = CLASSIFICATION_HEADLINE;
   let intervals: ([number, number] | null)[] | null = null;
   if (o.resamples !== 0) {
-    const subLabels = new Int32Array(n);
-    const subA = new Float64Array(n * C);
-    const subB = new Float64Array(n * C);
+    // A resample is a count per row: the metrics take it as weights, and ROC-AUC walks each
+    // class's score order made once here, so no resample copies or sorts rows.
+    const ordersA = Array.from({ length: C }, (_, k) => scoreOrder(challenger, n, C, k));
+    const ordersB = Array.from({ length: C }, (_, k) => scoreOrder(champion, n, C, k));
+    const weights = new Int32Array(n);
     intervals = pairedBootstrapMany(
       (idx) => {
-        for (let i = 0; i < n; i++) {
-          const r = idx[i]!;
-          subLabels[i] = labels[r]!;
-          for (let k = 0; k < C; k++) {
-            subA[i * C + k] = challenger[r * C + k]!;
-            subB[i * C + k] = champion[r * C + k]!;
-          }
-        }
-        const ma = classificationMetrics(subLabels, subA, classes);
-        const mb = classificationMetrics(subLabels, subB, classes);
+        weights.fill(0);
+        for (let i = 0; i < n; i++) weights[idx[i]!]!++;
+        const ma = classificationMetricsWithAuc(labels, challenger, classes, null, { weights, orders: ordersA });
+        const mb = classificationMetricsWithAuc(labels, champion, classes, null, { weights, orders: ordersB });
         return keys.map((k) => (headline(ma, k) ?? NaN) - (headline(mb, k) ?? NaN));
       },
       n,
