@@ -101,10 +101,56 @@ function featureOrder(m: OpenedModel): number[] {
   });
 }
 
-interface Partial1 {
+/** One image's scores, as the context-correction model's input is built from them. */
+export interface ContextRow {
+  /** Image id, named in errors. */
   id: string;
-  result: Omit<ChainResult, 'context'>;
-  features?: Float32Array;
+  /** The 10 normalised detector class scores (tr_p0..tr_p9). */
+  troubles: ArrayLike<number>;
+  /** Skin-type probabilities (sk_p0..sk_p2). */
+  skinProbs: ArrayLike<number>;
+  /** The predicted skin-type class name (Dry, Normal, Oily): the skin_type field when none is given. */
+  skinLabel: string;
+  userFields?: UserFields;
+}
+
+/**
+ * The context-correction model's input rows (n × its features, in its card's order), built as
+ * derived fusion builds its rows: user fields (the row's, then `userFields`, then the original's
+ * defaults; skin type defaults to the predicted one), tr_p0..9 and sk_p0..2, one-hot encoded.
+ * A value the schema refuses (age 200) is a DataError naming the image and the field.
+ */
+export function contextFeatures(
+  model: OpenedModel,
+  rows: readonly ContextRow[],
+  o: { userFields?: UserFields; categoryMap?: CategoryMap } = {},
+): Float32Array {
+  const order = featureOrder(model);
+  const categoryMap = o.categoryMap ?? derivedCategoryMap({});
+  const x = new Float32Array(rows.length * order.length);
+  rows.forEach((r, k) => {
+    const field = (c: UserField): string => {
+      const v = r.userFields?.[c] ?? o.userFields?.[c];
+      if (v !== undefined && v !== '') return String(v);
+      return c === 'skin_type' ? r.skinLabel : DEFAULT_USER_FIELDS[c];
+    };
+    const cells = RAW_COLUMNS.map((c) => {
+      if (c === TARGET_COLUMN) return '0';
+      if (/^tr_p\d$/.test(c)) return String(r.troubles[Number(c.slice(4))] ?? 0);
+      if (/^sk_p\d$/.test(c)) return String(r.skinProbs[Number(c.slice(4))] ?? 0);
+      return field(c as UserField);
+    });
+    const at = { file: `user fields of image ${r.id}`, line: 1 };
+    const row = encodeRow(cells, RAW_INDEX, categoryMap, at);
+    if (isIssue(row)) throw new DataError(`image ${r.id}: ${row.detail}`, { file: at.file, ...(row.field ? { field: row.field } : {}) });
+    order.forEach((i, j) => (x[k * order.length + j] = row.features[i]!));
+  });
+  return x;
+}
+
+interface Pending {
+  result: { id: string } & Omit<ChainResult, 'context'>;
+  row: ContextRow;
 }
 
 /**
@@ -122,30 +168,31 @@ export async function* analyseImages(
   if (skinType.card.task !== 'image-classification') throw new ConfigurationError(`model ${skinType.display} is not an image classifier (${skinType.card.task})`, { file: skinType.display });
   const detClasses = detector.card.classes.map((c) => c.name);
   const skClasses = skinType.card.classes.map((c) => c.name);
-  const order = contextCorrection ? featureOrder(contextCorrection) : [];
-  const categoryMap = o.categoryMap ?? derivedCategoryMap({});
+  if (contextCorrection) featureOrder(contextCorrection); // fail before any image is decoded
   const confidence = o.confidence ?? DEFAULT_CONFIDENCE;
   const batchSize = o.batchSize ?? 64;
-  let pending: Partial1[] = [];
+  let pending: Pending[] = [];
 
   async function* flush(): AsyncGenerator<{ id: string } & ChainResult> {
     const batch = pending;
     pending = [];
     if (!batch.length) return;
     if (!contextCorrection) {
-      for (const p of batch) yield { id: p.id, ...p.result };
+      yield* batch.map((p) => p.result);
       return;
     }
-    const f = order.length;
-    const x = new Float32Array(batch.length * f);
-    batch.forEach((p, r) => x.set(p.features!, r * f));
-    const probs = await classifyRows(contextCorrection, x, batch.length, o);
+    const features = contextFeatures(contextCorrection, batch.map((p) => p.row), {
+      ...(o.userFields ? { userFields: o.userFields } : {}),
+      ...(o.categoryMap ? { categoryMap: o.categoryMap } : {}),
+    });
+    const probs = await classifyRows(contextCorrection, features, batch.length, o);
     const c = contextCorrection.card.classes.length;
+    const f = features.length / batch.length;
     for (const [r, p] of batch.entries()) {
       const row = probs.slice(r * c, (r + 1) * c);
       let best = 0;
       for (let k = 1; k < c; k++) if (row[k]! > row[best]!) best = k;
-      yield { id: p.id, ...p.result, context: { classId: contextCorrection.card.classes[best]!.id, probs: row, features: p.features! } };
+      yield { ...p.result, context: { classId: contextCorrection.card.classes[best]!.id, probs: row, features: features.slice(r * f, (r + 1) * f) } };
     }
   }
 
@@ -159,47 +206,16 @@ export async function* analyseImages(
     detClasses.forEach((name, c) => (troubles[name] = scores[c]!));
     const probs: Record<string, number> = {};
     skClasses.forEach((name, c) => (probs[name] = skp[c]!));
-    const result: Omit<ChainResult, 'context'> = {
+    const result = {
+      id: r.item.id,
       troubles,
       detected: detClasses.filter((_, c) => scores[c]! >= DETECTED_AT),
       skinType: { label: skClasses[best]!.toUpperCase(), probs },
       buckets: bucketsFromScores(scores, detClasses),
     };
-    const p: Partial1 = { id: r.item.id, result };
-    if (contextCorrection) p.features = fusionFeatures(r.item, scores, skp, skClasses[best]!, o.userFields, categoryMap, order);
-    pending.push(p);
+    const row: ContextRow = { id: r.item.id, troubles: scores, skinProbs: skp, skinLabel: skClasses[best]!, ...(r.item.userFields ? { userFields: r.item.userFields } : {}) };
+    pending.push({ result, row });
     if (pending.length >= batchSize) yield* flush();
   }
   yield* flush();
-}
-
-/**
- * The context model's input for one image, built as derived fusion builds its rows: user fields
- * (the image's, the run's, then the original defaults; skin type defaults to the predicted one),
- * detector scores tr_p0..9 and skin-type probabilities sk_p0..2, one-hot encoded.
- */
-function fusionFeatures(
-  image: ChainImage,
-  tr: ArrayLike<number>,
-  sk: ArrayLike<number>,
-  predicted: string,
-  runFields: UserFields | undefined,
-  categoryMap: CategoryMap,
-  order: readonly number[],
-): Float32Array {
-  const field = (c: UserField): string => {
-    const v = image.userFields?.[c] ?? runFields?.[c];
-    if (v !== undefined && v !== '') return String(v);
-    return c === 'skin_type' ? predicted : DEFAULT_USER_FIELDS[c];
-  };
-  const cells = RAW_COLUMNS.map((c) => {
-    if (c === TARGET_COLUMN) return '0';
-    if (/^tr_p\d$/.test(c)) return String(tr[Number(c.slice(4))] ?? 0);
-    if (/^sk_p\d$/.test(c)) return String(sk[Number(c.slice(4))] ?? 0);
-    return field(c as UserField);
-  });
-  const at = { file: `user fields of image ${image.id}`, line: 1 };
-  const row = encodeRow(cells, RAW_INDEX, categoryMap, at);
-  if (isIssue(row)) throw new DataError(`image ${image.id}: ${row.detail}`, { file: at.file, ...(row.field ? { field: row.field } : {}) });
-  return Float32Array.from(order, (i) => row.features[i]!);
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
-import { analyseImages, bucketsFromScores, severityOf } from '../../pipeline/inference/chain.ts';
+import { analyseImages, bucketsFromScores, contextFeatures, severityOf } from '../../pipeline/inference/chain.ts';
 import { DETECTOR_CLASS_NAMES, openModel, type OpenedModel } from '../../pipeline/inference/engine.ts';
 import { RecordingLogger } from '../support/logger.ts';
 import { detectorBias, detectorModel, saveWithCard, skinTypeModel, tabularSoftmaxModel } from './models.ts';
@@ -93,8 +93,7 @@ describe('analyseImages', () => {
       { id: 'default', path: png },
       { id: 'given', path: png, userFields: { age: 61, gender: 'Male', skin_type: 'Dry' } },
     ];
-    const out = [];
-    for await (const r of analyseImages({ detector, skinType, contextCorrection }, images, { logger, batchSize: 1 })) out.push(r);
+    const out = await collect(analyseImages({ detector, skinType, contextCorrection }, images, { logger, batchSize: 1 }));
     expect(out.map((r) => r.id)).toEqual(['default', 'given']);
     const [a, b] = out as [(typeof out)[0], (typeof out)[0]];
     // Per-class max confidence normalised: 0.3, 0.45, 0.15 over their sum 0.9.
@@ -124,6 +123,18 @@ describe('analyseImages', () => {
     const pa = softmaxOf([2.5, 0, 1]);
     for (let k = 0; k < 3; k++) expect(a.context!.probs[k]).toBeCloseTo(pa[k]!, 5);
     expect(b.context!.probs[0]).toBeCloseTo(softmaxOf([6.1, 2, 0])[0]!, 5);
+  });
+
+  it('builds context rows: the row\'s fields over the run\'s over the defaults, in the model\'s feature order', () => {
+    const contextCorrection = models[2]!;
+    const x = contextFeatures(
+      contextCorrection,
+      [{ id: 'r', troubles: new Array(10).fill(0), skinProbs: [0.25, 0.25, 0.5], skinLabel: 'Oily', userFields: { smoker: 'Yes' } }],
+      { userFields: { age: 40, smoker: 'No', alcohol_consumption: 'Moderate' } },
+    );
+    expect(x).toHaveLength(FEATURES.length);
+    const f = (name: string) => x[FEATURES.indexOf(name)];
+    expect([f('age'), f('smoker_Yes'), f('alcohol_consumption_Moderate'), f('alcohol_consumption_Low'), f('skin_type_Oily'), f('sk_p2'), f('tr_p0')]).toEqual([40, 1, 1, 0, 1, 0.5, 0]);
   });
 
   it('works without the context model, and names a bad user field', async () => {
