@@ -202,6 +202,11 @@ async function finish(ctx: EvaluateContext, model: EvaluatedModel, gates: Gates,
   const primaryValue = (s.metrics as unknown as Record<string, unknown>)[primary];
   const summaryLine = `${ctx.name}: ${model} on \`${s.data.split}\` (${s.data.rows} ${model === 'context-correction' ? 'rows' : 'images'}): ${primary} ${typeof primaryValue === 'number' ? primaryValue.toFixed(4) : 'n/a'}; verdict ${verdict}`;
   ctx.logger.info(summaryLine + (failed.length ? ` (failed: ${failed.map((g) => g.name).join(', ')})` : ''));
+  const d = s.comparison.find((x) => x.metric === primary);
+  if (d && d.delta !== null) {
+    const ci = d.ci95 ? `, 95% CI [${d.ci95[0].toFixed(4)}, ${d.ci95[1].toFixed(4)}]` : '';
+    ctx.logger.info(`${ctx.name}: against the champion (${s.champion.source}): ${primary} ${d.champion?.toFixed(4)} → ${d.challenger?.toFixed(4)} (Δ ${d.delta >= 0 ? '+' : ''}${d.delta.toFixed(4)}${ci})`);
+  }
   for (const g of failed) ctx.logger.error(`${ctx.name}: gate \`${g.name}\` failed: ${g.message}`);
   if (ctx.params['fail-on-gate'] && failed.length) {
     throw new GateFailedError(`${ctx.name}: ${failed.length} gate(s) failed: ${failed.map((g) => `${g.name} (${g.message})`).join('; ')}`, failed);

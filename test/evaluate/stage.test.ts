@@ -159,11 +159,12 @@ describe('evaluate: champion and challenger', () => {
     // The challenger never says Normal: it is worse than the champion.
     await rm(join(root, MODEL), { recursive: true });
     await classifierModel(join(root, MODEL), [0, -3, 0]);
-    const { stage } = await run(root);
+    const { stage, logger } = await run(root);
     expect(stage.error).toBeUndefined();
     const r = await readReport(root);
     expect(evaluationProblems(r)).toEqual([]);
     expect(r.champion.source).toBe('base-branch');
+    expect(logger.messages('info').join('\n')).toMatch(/against the champion \(base-branch\): f1_macro 0\.\d{4} → 0\.\d{4} \(Δ -0\.\d{4}, 95% CI \[/);
     expect(r.champion.reason).toContain('train-skin-type');
     expect(r.champion.metrics?.task).toBe('classification');
     expect((r.champion.metrics as ClassificationMetrics).accuracy).toBeCloseTo(0.75, 10);
