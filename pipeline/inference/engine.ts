@@ -3,13 +3,13 @@
 // with sharp while the previous batch runs through onnxruntime) or tabular feature rows.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigurationError, DataError } from '../core/errors.ts';
-import { sha256File } from '../core/fs.ts';
+import { exists, sha256File } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
 import { LETTERBOX_PAD_VALUE, type LetterboxGeometry } from '../data/images/letterbox.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../data/images/preprocess.ts';
@@ -187,7 +187,7 @@ export async function openModel(onnxPath: string, display: string, o: EngineOpti
   const cardPath = join(dirname(onnxPath), MODEL_CARD_FILE);
   const cardDisplay = join(dirname(display), MODEL_CARD_FILE);
   let card: ModelCard | undefined;
-  const hasCard = await readFile(cardPath).then(() => true, () => false);
+  const hasCard = await exists(cardPath);
   if (hasCard || !o.role) card = await readModelCard(onnxPath, display);
   const sha256 = await sha256File(onnxPath).catch((error: Error) => {
     throw new DataError(`model not found or unreadable: ${error.message}`, { file: display });
@@ -217,9 +217,10 @@ export async function openModel(onnxPath: string, display: string, o: EngineOpti
   try {
     if (card) checkOutputs(loaded, card, cardDisplay);
     else {
-      const { size } = await import('node:fs/promises').then((fs) => fs.stat(onnxPath));
-      card = roleCard(o.role!, loaded, sha256, size);
-      o.logger.info(`${display}: no ${MODEL_CARD_FILE}; run as the original ${o.role} (${card.preprocessing.type === 'image' ? `${card.preprocessing.resize} ${card.preprocessing.size}` : ''})`);
+      const role = o.role!;
+      card = roleCard(role, loaded, sha256, (await stat(onnxPath)).size);
+      const size = fixedImageSize(loaded) ?? (role === 'detector' ? DEFAULT_DETECTOR_SIZE : DEFAULT_CLASSIFIER_SIZE);
+      o.logger.info(`${display}: no ${MODEL_CARD_FILE}; runs as the original ${role} model (${role === 'detector' ? 'letterbox' : 'stretched'} to ${size}×${size})`);
     }
   } catch (error) {
     await loaded.session.release();
