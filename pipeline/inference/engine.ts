@@ -776,6 +776,7 @@ export async function* runModelsOnImages<T extends ImageFile>(
     }
     let k = 0;
     for (const s of batch.slots) {
+      o.signal?.throwIfAborted();
       if (s.failed !== undefined) {
         o.onUnreadable!(s.item, s.failed);
         continue;

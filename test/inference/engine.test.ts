@@ -333,6 +333,22 @@ describe('image files', () => {
     });
   });
 
+  it('stops when its signal is aborted', async () => {
+    const m = await open(await classifier(), 'models/c/model.onnx');
+    const path = await png(join(root, 'abort.png'), 20, 20, 33);
+    const files = Array.from({ length: 12 }, (_, i) => ({ id: `a${i}`, path }));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const run = async () => {
+      for await (const r of runOnImages(m, files, { logger, batchSize: 2, signal: controller.signal })) {
+        seen.push(r.id);
+        if (seen.length === 3) controller.abort(new Error('stop here'));
+      }
+    };
+    await expect(run()).rejects.toThrow('stop here');
+    expect(seen).toEqual(['a0', 'a1', 'a2']);
+  });
+
   it('names an image that cannot be decoded, or leaves it out and reports it', async () => {
     const m = await open(await classifier(), 'models/c/model.onnx');
     const good = await png(join(root, 'good.png'), 20, 20, 10);
