@@ -162,7 +162,8 @@ export function detectionModel(ex: FeatureExtractor, head: DetectionHead, classN
   const opset = Math.max(ex.opset, HEAD_OPSET);
   const P = head.height * head.width;
   return {
-    irVersion: opset > HEAD_OPSET ? Math.max(HEAD_IR_VERSION, opset <= 18 ? 8 : opset <= 20 ? 9 : 10) : HEAD_IR_VERSION,
+    // The IR version each opset came with (17, 18 → 8; 19, 20 → 9; 21 → 10).
+    irVersion: opset <= 18 ? HEAD_IR_VERSION : opset <= 20 ? 9 : 10,
     opsets: [{ domain: '', version: opset }, ...(ex.domains ?? [])],
     producerName: 'skintwin',
     docString: 'Skin-Twin detection head on a frozen feature extractor; output0 in the YOLOv8 layout [N, 4 + classes, cells]',
@@ -181,12 +182,6 @@ export function detectionModel(ex: FeatureExtractor, head: DetectionHead, classN
       names: `{${classNames.map((n, i) => `${i}: '${n.replace(/'/g, "\\'")}'`).join(', ')}}`,
     },
   };
-}
-
-/** The trainer's own output for one image in the YOLOv8 layout (standardised features at `offset`). */
-export function forwardDetection(h: DetectionHead, x: Float32Array, offset: number, out: Float32Array = new Float32Array((BOX_ROWS + h.classes) * h.height * h.width)): Float32Array {
-  decodeRaw(h, forwardRaw(h, x, offset, allocActivations(h)), out, 0);
-  return out;
 }
 
 /** Confidence the validation mAP is computed at (as Ultralytics' val does). */

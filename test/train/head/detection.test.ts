@@ -134,6 +134,9 @@ describe('fitDetectionHead', () => {
     expect(card.trainer.params).toMatchObject({ head: 'mlp', 'hidden-units': 32, seed: 42 });
     expect(card.extractor?.kind).toBe('builtin');
     expect(card.metrics.validation?.rows).toBe(12);
+    // mAP from the shipped model's own decoded output: high on squares, and the stricter IoUs lower.
+    expect(card.metrics.validation?.map50).toBeGreaterThan(0.6);
+    expect(card.metrics.validation?.map50_95).toBeLessThan(card.metrics.validation!.map50!);
     expect(card.trainingData).toMatchObject({ trainRows: 48, valRows: 12 });
     const bytes = await readFile(join(out(), 'model.onnx'));
     expect(card.onnx).toMatchObject({ file: 'model.onnx', sha256: sha256(bytes), bytes: bytes.length });
