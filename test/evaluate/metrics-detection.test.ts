@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { interpolatedPrecision, iou, scoreDetections, type DetectionSample } from '../../pipeline/evaluate/metrics/index.ts';
+import { interpolatedPrecision, iou, prepareDetections, scoreDetections, scorePrepared, type DetectionSample } from '../../pipeline/evaluate/metrics/index.ts';
 
 const CLASSES = ['spot', 'wrinkle'];
 const box = (x: number, y: number, w = 10, h = 10): [number, number, number, number] => [x, y, x + w, y + h];
@@ -112,5 +112,30 @@ describe('scoreDetections on hand-computed cases', () => {
     expect(() => scoreDetections([], CLASSES)).toThrow(/no images to score/);
     expect(() => scoreDetections([{ id: 'a', gt: [{ cls: 2, box: box(0, 0) }], pred: [] }], CLASSES)).toThrow(/image `a`/);
     expect(() => scoreDetections([{ id: 'b', gt: [], pred: [{ cls: 0, conf: 0.5, box: [10, 0, 0, 10] }] }], CLASSES)).toThrow(/image `b`/);
+  });
+});
+
+describe('weighted images (slices and bootstrap resamples)', () => {
+  it('equal scoring the images repeated that many times', () => {
+    const images: DetectionSample[] = Array.from({ length: 6 }, (_, i) => ({
+      id: `i${i}`,
+      gt: [
+        { cls: i % 2, box: box(0, 0) },
+        { cls: 0, box: box(40, 40) },
+      ],
+      pred: [
+        { cls: i % 2, conf: 0.95 - i * 0.1, box: box(i, 0) },
+        { cls: 0, conf: 0.5, box: box(40 + 2 * i, 40) },
+        { cls: 1, conf: 0.3 + i * 0.05, box: box(80, 80) },
+      ],
+    }));
+    const weights = [2, 0, 1, 3, 0, 1];
+    const repeated = weights.flatMap((w, i) => Array.from({ length: w }, (_, c) => ({ ...images[i]!, id: `${images[i]!.id}#${c}` })));
+    const expected = scoreDetections(repeated, CLASSES);
+    const got = scorePrepared(prepareDetections(images, 2), CLASSES, { imageWeights: weights });
+    expect(got.n).toBe(7);
+    expect(got.per_class).toEqual(expected.per_class);
+    for (const key of ['map50', 'map50_95', 'precision', 'recall', 'f1'] as const) expect(got[key], key).toBeCloseTo(expected[key], 12);
+    expect(got.pr_curves).toEqual(expected.pr_curves);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classificationMetrics, classificationSlices, detectionSlices, type DetectionSample } from '../../pipeline/evaluate/metrics/index.ts';
+import { classificationMetrics, classificationSlices, detectionSlices, scoreDetections, type DetectionSample } from '../../pipeline/evaluate/metrics/index.ts';
 import type { ClassificationMetrics } from '../../pipeline/evaluate/types.ts';
 
 const CLASSES = ['a', 'b'];
@@ -64,5 +64,6 @@ describe('detectionSlices', () => {
     expect(r.values.VI).toMatchObject({ n: 2, metrics: { map50: 0, recall: 0 } });
     expect(r.values.IV).toEqual({ n: 0, metrics: null });
     expect(r).toMatchObject({ worst: { value: 'VI', score: 0 }, best: { value: 'II', score: 1 }, gap: 1 });
+    expect(r.values.VI!.metrics).toEqual(scoreDetections(samples.slice(1), ['spot']));
   });
 });

@@ -5,7 +5,7 @@
 import { ConfigurationError, DataError } from '../../core/errors.ts';
 import { CLASSIFICATION_HEADLINE, DETECTION_HEADLINE, type McNemarResult, type MetricDelta, type Metrics } from '../types.ts';
 import { argmaxRow, classificationMetrics, classificationMetricsWithAuc, scoreOrder } from './classification.ts';
-import { scoreDetections, type DetectionSample } from './detection.ts';
+import { prepareDetections, scorePrepared, type DetectionSample } from './detection.ts';
 
 export const DEFAULT_RESAMPLES = 1000;
 export const DEFAULT_SEED = 42;
@@ -185,15 +185,23 @@ export function compareDetection(
     if (!other) throw new DataError(`image \`${s.id}\` has challenger predictions but none from the champion`);
     return other;
   });
-  const a = scoreDetections(challenger, classes);
-  const b = scoreDetections(paired, classes);
+  if (classes.length === 0) throw new DataError('no classes to score');
+  if (challenger.length === 0) throw new DataError('no images to score (empty test split)');
+  // Boxes are matched once per model; a resample only reweights images.
+  const pa = prepareDetections(challenger, classes.length);
+  const pb = prepareDetections(paired, classes.length);
+  const a = scorePrepared(pa, classes);
+  const b = scorePrepared(pb, classes);
   const keys = DETECTION_HEADLINE;
   let intervals: ([number, number] | null)[] | null = null;
   if (o.resamples !== 0) {
+    const weights = new Int32Array(challenger.length);
     intervals = pairedBootstrapMany(
       (idx) => {
-        const ma = scoreDetections(Array.from(idx, (i) => challenger[i]!), classes);
-        const mb = scoreDetections(Array.from(idx, (i) => paired[i]!), classes);
+        weights.fill(0);
+        for (const i of idx) weights[i]!++;
+        const ma = scorePrepared(pa, classes, { imageWeights: weights });
+        const mb = scorePrepared(pb, classes, { imageWeights: weights });
         return keys.map((k) => (headline(ma, k) ?? NaN) - (headline(mb, k) ?? NaN));
       },
       challenger.length,

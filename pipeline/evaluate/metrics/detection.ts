@@ -40,6 +40,18 @@ interface ClassDetections {
   /** Ground-truth boxes per image (for this class). */
   gtPerImage: Map<number, number>;
   nGt: number;
+  /** Per IoU threshold (IOU_THRESHOLDS order): 1 where the prediction is a true positive. */
+  tp: Uint8Array[];
+}
+
+/**
+ * Images with their boxes checked, IoUs computed and every prediction matched at every
+ * threshold, once. Matching is within an image, so a subset or a resample of images keeps each
+ * prediction's outcome: slices and bootstrap resamples only reweight images.
+ */
+export interface PreparedDetections {
+  images: number;
+  perClass: ClassDetections[];
 }
 
 /**
@@ -73,16 +85,27 @@ function match(d: ClassDetections, threshold: number, upTo = d.conf.length): Uin
   return tp;
 }
 
-/** COCO's 101-point interpolated precision from a ranked list of true/false positives. */
-export function interpolatedPrecision(tp: ArrayLike<number>, nGt: number): number[] {
-  const m = tp.length;
-  const precision = new Float64Array(m);
-  const recall = new Float64Array(m);
+/**
+ * COCO's 101-point interpolated precision from a ranked list of true/false positives.
+ * `weights`: how many copies of each prediction count (images drawn several times by a
+ * bootstrap resample; 0 leaves it out). Copies of one prediction share its outcome, so one
+ * point per prediction gives the same envelope as the expanded list.
+ */
+export function interpolatedPrecision(tp: ArrayLike<number>, nGt: number, weights?: ArrayLike<number>): number[] {
+  const all = tp.length;
+  const precision = new Float64Array(all);
+  const recall = new Float64Array(all);
   let cum = 0;
-  for (let i = 0; i < m; i++) {
-    cum += tp[i]!;
-    precision[i] = cum / (i + 1);
-    recall[i] = nGt > 0 ? cum / nGt : 0;
+  let seen = 0;
+  let m = 0;
+  for (let i = 0; i < all; i++) {
+    const w = weights ? weights[i]! : 1;
+    if (w === 0) continue;
+    cum += w * tp[i]!;
+    seen += w;
+    precision[m] = cum / seen;
+    recall[m] = nGt > 0 ? cum / nGt : 0;
+    m++;
   }
   // Envelope: precision at a recall is the best precision at any higher recall.
   for (let i = m - 2; i >= 0; i--) if (precision[i + 1]! > precision[i]!) precision[i] = precision[i + 1]!;
@@ -102,7 +125,7 @@ function validBox(box: unknown): box is Box {
   return Array.isArray(box) && box.length === 4 && box.every((v) => typeof v === 'number' && Number.isFinite(v)) && box[2] >= box[0] && box[3] >= box[1];
 }
 
-function collect(samples: readonly DetectionSample[], C: number): ClassDetections[] {
+export function prepareDetections(samples: readonly DetectionSample[], C: number): PreparedDetections {
   const perClass: { conf: number[]; image: number[]; overlaps: Float64Array[]; gtPerImage: Map<number, number>; nGt: number }[] = [];
   for (let k = 0; k < C; k++) perClass.push({ conf: [], image: [], overlaps: [], gtPerImage: new Map(), nGt: 0 });
   samples.forEach((s, img) => {
@@ -131,26 +154,45 @@ function collect(samples: readonly DetectionSample[], C: number): ClassDetection
       c.overlaps.push(Float64Array.from(pairs));
     }
   });
-  return perClass.map((c) => {
+  const classes = perClass.map((c) => {
     // Best first; equal confidences keep image then box order (a stable sort), as COCO's mergesort.
     const order = Array.from(c.conf.keys()).sort((a, b) => c.conf[b]! - c.conf[a]! || a - b);
-    return {
+    const d: ClassDetections = {
       conf: Float64Array.from(order, (i) => c.conf[i]!),
       image: Int32Array.from(order, (i) => c.image[i]!),
       overlaps: order.map((i) => c.overlaps[i]!),
       gtPerImage: c.gtPerImage,
       nGt: c.nGt,
+      tp: [],
     };
+    d.tp = IOU_THRESHOLDS.map((t) => match(d, t));
+    return d;
   });
+  return { images: samples.length, perClass: classes };
 }
 
 /** Every figure of DetectionMetrics from images with their boxes. */
 export function scoreDetections(samples: readonly DetectionSample[], classes: readonly string[], o: { confidence?: number } = {}): DetectionMetrics {
+  if (classes.length === 0) throw new DataError('no classes to score');
+  if (samples.length === 0) throw new DataError('no images to score (empty test split)');
+  return scorePrepared(prepareDetections(samples, classes.length), classes, o);
+}
+
+/**
+ * DetectionMetrics of prepared images, each image counted `imageWeights[i]` times (default once;
+ * 0 leaves it out): a slice or a bootstrap resample without matching boxes again.
+ */
+export function scorePrepared(prepared: PreparedDetections, classes: readonly string[], o: { confidence?: number; imageWeights?: ArrayLike<number> } = {}): DetectionMetrics {
   const confidence = o.confidence ?? DEFAULT_CONFIDENCE;
   const C = classes.length;
-  if (C === 0) throw new DataError('no classes to score');
-  if (samples.length === 0) throw new DataError('no images to score (empty test split)');
-  const detections = collect(samples, C);
+  if (prepared.perClass.length !== C) throw new DataError(`prepared for ${prepared.perClass.length} classes, scored with ${C}`);
+  const iw = o.imageWeights;
+  let images = prepared.images;
+  if (iw) {
+    images = 0;
+    for (let i = 0; i < prepared.images; i++) images += iw[i]!;
+    if (images === 0) throw new DataError('no images to score (every weight is 0)');
+  }
   const perClass: Record<string, DetectionClassScores> = {};
   const prCurves: Record<string, number[]> = {};
   const ap50s: number[] = [];
@@ -159,12 +201,18 @@ export function scoreDetections(samples: readonly DetectionSample[], classes: re
   let predAll = 0;
   let gtAll = 0;
   for (let k = 0; k < C; k++) {
-    const d = detections[k]!;
+    const d = prepared.perClass[k]!;
+    const w = iw ? Float64Array.from(d.image, (img) => iw[img]!) : undefined;
+    let nGt = d.nGt;
+    if (iw) {
+      nGt = 0;
+      for (const [img, count] of d.gtPerImage) nGt += iw[img]! * count;
+    }
     let ap50 = 0;
     let ap5095 = 0;
-    if (d.nGt > 0) {
-      const aps = IOU_THRESHOLDS.map((t, i) => {
-        const curve = interpolatedPrecision(match(d, t), d.nGt);
+    if (nGt > 0) {
+      const aps = d.tp.map((tp, i) => {
+        const curve = interpolatedPrecision(tp, nGt, w);
         if (i === 0) prCurves[classes[k]!] = curve;
         return mean(curve);
       });
@@ -173,26 +221,36 @@ export function scoreDetections(samples: readonly DetectionSample[], classes: re
       ap50s.push(ap50);
       ap5095s.push(ap5095);
     }
-    // The operating point: predictions at or above the confidence, in the same ranked order.
+    // The operating point: the predictions at or above the confidence are a prefix of the ranked
+    // list, and greedy matching of a prefix gives the prefix the outcomes it has in the whole.
     let kept = 0;
-    while (kept < d.conf.length && d.conf[kept]! >= confidence) kept++;
-    const tp = match(d, 0.5, kept).reduce((a, b) => a + b, 0);
+    let tp = 0;
+    let predictions = 0;
+    const tp50 = d.tp[0]!;
+    for (let i = 0; i < d.conf.length; i++) {
+      const wi = w ? w[i]! : 1;
+      predictions += wi;
+      if (d.conf[i]! >= confidence) {
+        kept += wi;
+        tp += wi * tp50[i]!;
+      }
+    }
     tpAll += tp;
     predAll += kept;
-    gtAll += d.nGt;
+    gtAll += nGt;
     perClass[classes[k]!] = {
       ap50,
       ap50_95: ap5095,
       precision: kept ? tp / kept : 0,
-      recall: d.nGt ? tp / d.nGt : 0,
-      f1: kept + d.nGt ? (2 * tp) / (kept + d.nGt) : 0,
-      support: d.nGt,
-      predictions: d.conf.length,
+      recall: nGt ? tp / nGt : 0,
+      f1: kept + nGt ? (2 * tp) / (kept + nGt) : 0,
+      support: nGt,
+      predictions,
     };
   }
   return {
     task: 'detection',
-    n: samples.length,
+    n: images,
     classes: [...classes],
     map50: mean(ap50s),
     map50_95: mean(ap5095s),

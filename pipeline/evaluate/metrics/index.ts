@@ -2,9 +2,9 @@
 // challenger comparison and the predictions-file reader behind `skintwin metrics`.
 
 export { argmaxRow, classificationMetrics, classificationMetricsWithAuc, confidenceBin, ECE_BINS, groupedAuc, LOG_LOSS_EPS, rocAucOneVsRest, scoreOrder } from './classification.ts';
-export { DEFAULT_CONFIDENCE, interpolatedPrecision, iou, IOU_THRESHOLDS, scoreDetections } from './detection.ts';
+export { DEFAULT_CONFIDENCE, interpolatedPrecision, iou, IOU_THRESHOLDS, prepareDetections, scoreDetections, scorePrepared } from './detection.ts';
 export type { ScoreOrder } from './classification.ts';
-export type { Box, DetectionSample } from './detection.ts';
+export type { Box, DetectionSample, PreparedDetections } from './detection.ts';
 export { classificationReport, classificationSlices, classificationSlicesFromColumns, detectionSlices, sliceColumns, sliceReport } from './slices.ts';
 export type { ExpectedSlices, SliceColumn } from './slices.ts';
 export { compareClassification, compareDetection, DEFAULT_RESAMPLES, DEFAULT_SEED, mcnemar, pairedBootstrap, pairedBootstrapMany, quantile, seededRandom } from './compare.ts';

@@ -3,7 +3,7 @@
 
 import type { Metrics, MetricsReport, SliceReport, SliceValue } from '../types.ts';
 import { classificationMetricsWithAuc, groupedAuc, scoreOrder, type ScoreOrder } from './classification.ts';
-import { scoreDetections, type DetectionSample } from './detection.ts';
+import { prepareDetections, scorePrepared, type DetectionSample } from './detection.ts';
 
 /** Slice values that must appear in the report even with no rows (metrics: null), per key. */
 export type ExpectedSlices = Readonly<Record<string, readonly string[]>>;
@@ -149,15 +149,21 @@ export function detectionSlices(
   const columns = sliceColumns(samples.map((s) => s.slice));
   const expected = o.expected ?? {};
   const reports: Record<string, SliceReport> = {};
-  for (const key of new Set([...columns.keys(), ...Object.keys(expected)])) {
+  const keys = new Set([...columns.keys(), ...Object.keys(expected)]);
+  // Boxes are matched once; each slice value only counts its own images.
+  const prepared = keys.size && samples.length ? prepareDetections(samples, classes.length) : undefined;
+  const weights = new Uint8Array(samples.length);
+  for (const key of keys) {
     const col = columns.get(key) ?? { values: [], codes: new Int32Array(0) };
     const values = new Map<string, SliceValue>();
     groupRows(col).forEach((rows, v) => {
-      const subset = Array.from(rows, (r) => samples[r]!);
-      values.set(col.values[v]!, {
-        n: subset.length,
-        metrics: subset.length ? scoreDetections(subset, classes, o.confidence === undefined ? {} : { confidence: o.confidence }) : null,
-      });
+      let metrics: Metrics | null = null;
+      if (rows.length && prepared) {
+        weights.fill(0);
+        for (const r of rows) weights[r] = 1;
+        metrics = scorePrepared(prepared, classes, { ...(o.confidence === undefined ? {} : { confidence: o.confidence }), imageWeights: weights });
+      }
+      values.set(col.values[v]!, { n: rows.length, metrics });
     });
     reports[key] = sliceReport(key, 'map50', values, expected[key]);
   }
