@@ -174,6 +174,11 @@ export async function preprocessImages(
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoding produced ${info.channels} channels, expected 3`);
+    if (info.width < g.width || info.height < g.height) {
+      // Not the reduction planned for (a decoder that rounds its scaled size down): resize alone.
+      results[i] = await preprocessImage(input, spec, { width: plan.width, height: plan.height, format: 'jpeg' });
+      continue;
+    }
     const key = `${info.width}x${info.height}`;
     const group = groups.get(key) ?? [];
     group.push({ index: i, plan, pixels: data, width: info.width, height: info.height });
