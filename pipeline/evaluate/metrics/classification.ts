@@ -98,6 +98,7 @@ export function groupedAuc(
   groups: number,
   weights: ArrayLike<number> | null = null,
 ): (number | null)[] {
+  if (!codes) return [aucAll(labels, k, ranked, weights)];
   const { order, keys } = ranked;
   const n = order.length;
   const pos = new Float64Array(groups);
@@ -146,6 +147,33 @@ export function groupedAuc(
     i = j;
   }
   return Array.from(u, (v, g) => (pos[g]! > 0 && neg[g]! > 0 ? v / (pos[g]! * neg[g]!) : null));
+}
+
+/** groupedAuc for one group of every row: scalars and no branch on the weight (bootstrap resamples run it thousands of times). */
+function aucAll(labels: ArrayLike<number>, k: number, ranked: ScoreOrder, weights: ArrayLike<number> | null): number | null {
+  const { order, keys } = ranked;
+  const n = order.length;
+  let pos = 0;
+  let neg = 0;
+  let u = 0;
+  let i = 0;
+  while (i < n) {
+    const key = keys[i]!;
+    let posRun = 0;
+    let negRun = 0;
+    do {
+      const r = order[i]!;
+      const w = weights ? weights[r]! : 1;
+      const p = labels[r] === k ? w : 0;
+      posRun += p;
+      negRun += w - p;
+      i++;
+    } while (i < n && keys[i] === key);
+    u += posRun * (neg + negRun / 2);
+    pos += posRun;
+    neg += negRun;
+  }
+  return pos > 0 && neg > 0 ? u / (pos * neg) : null;
 }
 
 /** One-vs-rest ROC-AUC of class `k` over all rows; null when the class is absent or is every row. */
