@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classificationMetrics, classificationMetricsWithAuc, confidenceBin, rocAucOneVsRest, scoreOrder } from '../../pipeline/evaluate/metrics/index.ts';
+import { classificationMetrics, classificationMetricsWithAuc, confidenceBin, groupedAuc, rocAucOneVsRest, scoreOrder } from '../../pipeline/evaluate/metrics/index.ts';
 
 const CLASSES = ['a', 'b', 'c'];
 // Five rows worked by hand: row 1 ties a/b (goes to a, the earlier class), row 3 is wrong (b → a).
@@ -142,5 +142,26 @@ describe('weighted rows (bootstrap resamples)', () => {
     }
     expect(weighted.per_class.b!.roc_auc).toBeCloseTo(repeated.per_class.b!.roc_auc!, 12);
     expect(() => classificationMetricsWithAuc(LABELS, PROBS, CLASSES, null, { weights: [0, 0, 0, 0, 0] })).toThrow(/every weight is 0/);
+  });
+});
+
+describe('groupedAuc', () => {
+  it('gives each group the AUC of its rows alone, ties included', () => {
+    // Scores on a 0.1 grid: many ties inside and across groups.
+    const n = 60;
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
+    const probs = new Float64Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      const s = ((i * 13) % 11) / 10;
+      probs[i * 2] = 1 - s;
+      probs[i * 2 + 1] = s;
+    }
+    const codes = Int32Array.from({ length: n }, (_, i) => (i % 4 === 3 ? -1 : i % 4));
+    const got = groupedAuc(labels, 1, scoreOrder(probs, n, 2, 1), codes, 3);
+    for (let g = 0; g < 3; g++) {
+      const rows = Array.from({ length: n }, (_, i) => i).filter((i) => codes[i] === g);
+      const sub = Float64Array.from(rows.flatMap((i) => [probs[i * 2]!, probs[i * 2 + 1]!]));
+      expect(got[g]).toBeCloseTo(rocAucOneVsRest(rows.map((i) => labels[i]!), sub, 2, 1)!, 12);
+    }
   });
 });
