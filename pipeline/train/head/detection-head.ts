@@ -3,7 +3,7 @@
 // ONNX nodes whose `output0` is the Ultralytics YOLOv8 layout [N, 4 + classes, cells].
 
 import { floatTensor, int64Tensor, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
-import { Rng } from '../../data/synthetic/rng.ts';
+import { paramBlock, Rng, toFloat32, type ParamBlock } from './optim.ts';
 
 /**
  * One convolution over cells: `out[k, p] = b[k] + Σ_i w[k, i] · in[i, p]`, optionally ReLU'd. The
@@ -13,9 +13,9 @@ import { Rng } from '../../data/synthetic/rng.ts';
 export interface HeadLayer {
   inputs: number;
   outputs: number;
-  /** [outputs, inputs], row-major. */
-  w: Float32Array;
-  b: Float32Array;
+  /** [outputs, inputs], row-major, with its accumulated gradient. */
+  w: ParamBlock;
+  b: ParamBlock;
   relu: boolean;
 }
 
@@ -65,22 +65,29 @@ export function initHead(
 ): DetectionHead {
   const rng = new Rng(seed, 0xde7ec7);
   const rows = BOX_ROWS + shape.classes;
-  const layer = (inputs: number, outputs: number, std: number, relu: boolean): HeadLayer => {
-    const w = new Float32Array(outputs * inputs);
-    for (let i = 0; i < w.length; i++) w[i] = rng.normal() * std;
-    return { inputs, outputs, w, b: new Float32Array(outputs), relu };
+  const layer = (i: number, inputs: number, outputs: number, std: number, relu: boolean): HeadLayer => {
+    const w = paramBlock(`w${i}`, outputs * inputs, true);
+    for (let k = 0; k < w.value.length; k++) w.value[k] = rng.normal() * std;
+    return { inputs, outputs, w, b: paramBlock(`b${i}`, outputs, false), relu };
   };
   const layers: HeadLayer[] = [];
   const fanIn = shape.channels * CONTEXT;
-  if (hidden !== null) layers.push(layer(fanIn, hidden, Math.sqrt(2 / fanIn), true));
-  const last = layer(hidden ?? fanIn, rows, 0.01, false);
-  last.b.fill(-Math.log((1 - PRIOR) / PRIOR), BOX_ROWS);
+  if (hidden !== null) layers.push(layer(0, fanIn, hidden, Math.sqrt(2 / fanIn), true));
+  const last = layer(layers.length, hidden ?? fanIn, rows, 0.01, false);
+  last.b.value.fill(-Math.log((1 - PRIOR) / PRIOR), BOX_ROWS);
   layers.push(last);
   return { ...shape, layers };
 }
 
-export function cloneHead(h: DetectionHead): DetectionHead {
-  return { ...h, layers: h.layers.map((l) => ({ ...l, w: l.w.slice(), b: l.b.slice() })) };
+/** A copy with its own weights (and zero gradients); `float32` rounds the weights as the ONNX file stores them. */
+export function cloneHead(h: DetectionHead, float32 = false): DetectionHead {
+  const copy = (p: ParamBlock): ParamBlock => ({ ...p, value: float32 ? toFloat32(p.value) : p.value.slice(), grad: new Float64Array(p.grad.length) });
+  return { ...h, layers: h.layers.map((l) => ({ ...l, w: copy(l.w), b: copy(l.b) })) };
+}
+
+/** Every weight block, for the optimiser. */
+export function headBlocks(h: DetectionHead): ParamBlock[] {
+  return h.layers.flatMap((l) => [l.w, l.b]);
 }
 
 /** Standardise a feature map in place with the head's per-channel mean and 1/std. */
@@ -166,9 +173,9 @@ export function forwardRaw(h: DetectionHead, x: Float32Array, offset: number, ac
     const out = acts.layers[li]!;
     for (let k = 0; k < l.outputs; k++) {
       const o = k * P;
-      out.fill(l.b[k]!, o, o + P);
+      out.fill(l.b.value[k]!, o, o + P);
       for (let c = 0; c < l.inputs; c++) {
-        const wv = l.w[k * l.inputs + c]!;
+        const wv = l.w.value[k * l.inputs + c]!;
         if (wv === 0) continue;
         const ib = c * P;
         for (let p = 0; p < P; p++) out[o + p]! += wv * input[ib + p]!;
@@ -391,36 +398,21 @@ export function combineLoss(cls: number, box: number, positives: number): number
   return (cls + BOX_LOSS_WEIGHT * box) / Math.max(1, positives);
 }
 
-/** Per-layer gradient buffers, shaped like the layers. */
-export interface HeadGrads {
-  w: Float64Array[];
-  b: Float64Array[];
-}
-
-export function allocGrads(h: DetectionHead): HeadGrads {
-  return { w: h.layers.map((l) => new Float64Array(l.w.length)), b: h.layers.map((l) => new Float64Array(l.b.length)) };
-}
-
-export function zeroGrads(g: HeadGrads): void {
-  for (const a of g.w) a.fill(0);
-  for (const a of g.b) a.fill(0);
-}
-
 /**
- * Accumulate the weight gradients of one image from d(loss)/d(raw output) (`dOut`, overwritten),
+ * Accumulate the weight gradients (into each block's `grad`) of one image from d(loss)/d(raw output) (`dOut`, overwritten),
  * given the activations of its forward pass. `scratch` holds at least the
  * largest hidden layer's [outputs, cells]. Layers below `lowest` get no gradient here: the
  * gradient at the (pre-activation) output of layer `lowest − 1` is returned for them instead.
  */
-export function backward(h: DetectionHead, acts: Activations, dOut: Float64Array, grads: HeadGrads, scratch: Float64Array, lowest = 0): Float64Array {
+export function backward(h: DetectionHead, acts: Activations, dOut: Float64Array, scratch: Float64Array, lowest = 0): Float64Array {
   const P = h.height * h.width;
   let d = dOut;
   for (let li = h.layers.length - 1; li >= 0; li--) {
     const l = h.layers[li]!;
     const input = li === 0 ? acts.cols : acts.layers[li - 1]!;
     const inOff = 0;
-    const gw = grads.w[li]!;
-    const gb = grads.b[li]!;
+    const gw = l.w.grad;
+    const gb = l.b.grad;
     if (l.relu) {
       const a = acts.layers[li]!;
       for (let i = 0; i < l.outputs * P; i++) if (a[i]! <= 0) d[i] = 0;
@@ -445,7 +437,7 @@ export function backward(h: DetectionHead, acts: Activations, dOut: Float64Array
     for (let k = 0; k < l.outputs; k++) {
       const o = k * P;
       for (let c = 0; c < l.inputs; c++) {
-        const wv = l.w[k * l.inputs + c]!;
+        const wv = l.w.value[k * l.inputs + c]!;
         if (wv === 0) continue;
         const ib = c * P;
         for (let p = 0; p < P; p++) dIn[ib + p]! += wv * d[o + p]!;
@@ -454,47 +446,6 @@ export function backward(h: DetectionHead, acts: Activations, dOut: Float64Array
     d = dIn;
   }
   return d;
-}
-
-/** Adam with decoupled weight decay (AdamW) on the weights; biases are not decayed. */
-export class Adam {
-  private readonly m: Float64Array[];
-  private readonly v: Float64Array[];
-  private t = 0;
-  constructor(
-    private readonly head: DetectionHead,
-    private readonly lr: number,
-    private readonly weightDecay: number,
-  ) {
-    const sizes = head.layers.flatMap((l) => [l.w.length, l.b.length]);
-    this.m = sizes.map((n) => new Float64Array(n));
-    this.v = sizes.map((n) => new Float64Array(n));
-  }
-
-  step(g: HeadGrads): void {
-    this.t++;
-    const b1 = 0.9;
-    const b2 = 0.999;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    this.head.layers.forEach((l, li) => {
-      const pairs: [Float32Array, Float64Array, number][] = [
-        [l.w, g.w[li]!, this.weightDecay],
-        [l.b, g.b[li]!, 0],
-      ];
-      pairs.forEach(([param, grad, decay], j) => {
-        const m = this.m[li * 2 + j]!;
-        const v = this.v[li * 2 + j]!;
-        for (let i = 0; i < param.length; i++) {
-          const gi = grad[i]!;
-          m[i] = b1 * m[i]! + (1 - b1) * gi;
-          v[i] = b2 * v[i]! + (1 - b2) * gi * gi;
-          const update = (m[i]! / c1) / (Math.sqrt(v[i]! / c2) + 1e-8);
-          param[i] = param[i]! - this.lr * (update + decay * param[i]!);
-        }
-      });
-    });
-  }
 }
 
 /** ONNX output name and layout shared with real YOLOv8 exports. */
@@ -534,7 +485,7 @@ export function headGraph(h: DetectionHead, features: string): { nodes: OnnxNode
   let x = 'det_x0';
   h.layers.forEach((l, i) => {
     const k = i === 0 ? 3 : 1;
-    initializers.push(floatTensor(`det_w${i}`, [l.outputs, l.inputs / (k * k), k, k], l.w), floatTensor(`det_b${i}`, [l.outputs], l.b));
+    initializers.push(floatTensor(`det_w${i}`, [l.outputs, l.inputs / (k * k), k, k], l.w.value), floatTensor(`det_b${i}`, [l.outputs], l.b.value));
     const conv = l.relu ? `det_conv${i}` : `det_raw`;
     const pads = k === 3 ? [{ name: 'pads', type: 'ints' as const, value: [1, 1, 1, 1] }] : [];
     nodes.push(n('Conv', [x, `det_w${i}`, `det_b${i}`], [conv], [{ name: 'kernel_shape', type: 'ints', value: [k, k] }, ...pads]));

@@ -1,4 +1,4 @@
-// Training the detection head: minibatch AdamW over precomputed features with early stopping on the
+// Training the detection head: minibatch Adam over precomputed features with early stopping on the
 // validation loss. The first layer (3×3 context, the bulk of the arithmetic) runs as two small
 // onnxruntime graphs, its forward product and its weight gradient; the rest runs in TypeScript.
 
@@ -6,24 +6,22 @@ import { InterruptedError, DataError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { loadOrt } from '../../inference/session.ts';
 import { DataType, encodeModel, int64Tensor, type OnnxModel, type OnnxNode } from '../../onnx/index.ts';
-import { Rng } from '../../data/synthetic/rng.ts';
 import {
-  Adam,
   allocActivations,
-  allocGrads,
   backward,
   BOX_ROWS,
   cloneHead,
   combineLoss,
   forwardRaw,
   gatherContext,
+  headBlocks,
   imageLoss,
   iouTargets,
-  zeroGrads,
   type DetectionHead,
   type ImageTargets,
 } from './detection-head.ts';
 import { HEAD_IR_VERSION, HEAD_OPSET } from './extractor.ts';
+import { Adam, Rng, shuffle } from './optim.ts';
 import type { FeatureMap, HeadParams } from './types.ts';
 import type { InferenceSession } from 'onnxruntime-node';
 
@@ -101,14 +99,14 @@ class FirstLayer {
     const P = h.height * h.width;
     const out = await this.fwd.run({
       cols: new this.ort.Tensor('float32', cols.subarray(0, n * l.inputs * P), [n, l.inputs, P]),
-      w: new this.ort.Tensor('float32', l.w, [l.outputs, l.inputs]),
-      b: new this.ort.Tensor('float32', l.b, [l.outputs, 1]),
+      w: new this.ort.Tensor('float32', Float32Array.from(l.w.value), [l.outputs, l.inputs]),
+      b: new this.ort.Tensor('float32', Float32Array.from(l.b.value), [l.outputs, 1]),
     });
     return out.out!.data as Float32Array;
   }
 
-  /** Add the first layer's gradients for a batch (d: [n, outputs, cells]) into gw, gb. */
-  async gradient(h: DetectionHead, cols: Float32Array, d: Float32Array, n: number, gw: Float64Array, gb: Float64Array): Promise<void> {
+  /** Add the first layer's gradients for a batch (d: [n, outputs, cells]) into its blocks' `grad`. */
+  async gradient(h: DetectionHead, cols: Float32Array, d: Float32Array, n: number): Promise<void> {
     const l = h.layers[0]!;
     const P = h.height * h.width;
     const out = await this.grad.run({
@@ -117,6 +115,8 @@ class FirstLayer {
     });
     const w = out.gw!.data as Float32Array;
     const b = out.gb!.data as Float32Array;
+    const gw = l.w.grad;
+    const gb = l.b.grad;
     for (let i = 0; i < gw.length; i++) gw[i] = gw[i]! + w[i]!;
     for (let i = 0; i < gb.length; i++) gb[i] = gb[i]! + b[i]!;
   }
@@ -166,15 +166,14 @@ async function splitLoss(h: DetectionHead, first: FirstLayer, f: FeatureMap, tar
 }
 
 /**
- * Minibatch AdamW over the training images (seeded shuffle), early stopping on the validation loss
+ * Minibatch Adam (L2 weight decay on the weights) over the training images (seeded shuffle), early stopping on the validation loss
  * with `patience`; the best epoch's weights are kept.
  */
 export async function trainDetectionHead(h0: DetectionHead, train: FeatureMap, trainTargets: ImageTargets[], val: FeatureMap, valTargets: ImageTargets[], o: TrainOptions): Promise<Trained> {
   const p = o.params;
   const head = cloneHead(h0);
-  const adam = new Adam(head, p['head-learning-rate'], p['weight-decay']);
+  const adam = new Adam(headBlocks(head), p['head-learning-rate'], p['weight-decay']);
   const acts = allocActivations(head);
-  const grads = allocGrads(head);
   const P = head.height * head.width;
   const dOut = new Float64Array((BOX_ROWS + head.classes) * P);
   const scratch = new Float64Array(Math.max(...head.layers.map((l) => l.outputs)) * P);
@@ -187,27 +186,23 @@ export async function trainDetectionHead(h0: DetectionHead, train: FeatureMap, t
   const first = await FirstLayer.create(head.layers[0]!.relu);
   try {
     const rng = new Rng(p.seed, 0x5ba7c4);
-    const order = Array.from({ length: train.n }, (_, i) => i);
+    const order = Int32Array.from({ length: train.n }, (_, i) => i);
     let best = { head: cloneHead(head), epoch: 0, loss: await splitLoss(head, first, val, valTargets, batch, evalBatch) };
     let since = 0;
     let epoch = 0;
     o.logger.info(`${o.model}: validation loss before training ${best.loss.toFixed(4)}`);
     while (epoch < p.epochs) {
       epoch++;
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
+      shuffle(order, rng);
       let cls = 0;
       let box = 0;
       let positives = 0;
       for (let start = 0; start < order.length; start += bs) {
         if (o.signal?.aborted) throw new InterruptedError(`${o.model}: training interrupted`);
-        const rows = order.slice(start, start + bs);
+        const rows = order.subarray(start, start + bs);
         const n = rows.length;
         const npos = rows.reduce((s, i) => s + trainTargets[i]!.cells.length, 0);
         const scale = 1 / Math.max(1, npos);
-        zeroGrads(grads);
         rows.forEach((i, k) => gatherContext(head, train.data, i * per, batch.cols, k * I * P));
         const out = await first.forward(head, batch.cols, n);
         for (let k = 0; k < n; k++) {
@@ -218,12 +213,12 @@ export async function trainDetectionHead(h0: DetectionHead, train: FeatureMap, t
           const l = imageLoss(head, raw, t, iouTargets(head, raw, t), dOut, scale);
           cls += l.cls;
           box += l.box;
-          const d = backward(head, acts, dOut, grads, scratch, 1);
+          const d = backward(head, acts, dOut, scratch, 1);
           for (let i = 0; i < O * P; i++) batch.dFirst[k * O * P + i] = d[i]!;
         }
-        await first.gradient(head, batch.cols, batch.dFirst, n, grads.w[0]!, grads.b[0]!);
+        await first.gradient(head, batch.cols, batch.dFirst, n);
         positives += npos;
-        adam.step(grads);
+        adam.step();
       }
       const trainLoss = combineLoss(cls, box, positives);
       const valLoss = await splitLoss(head, first, val, valTargets, batch, evalBatch);
@@ -241,7 +236,8 @@ export async function trainDetectionHead(h0: DetectionHead, train: FeatureMap, t
         break;
       }
     }
-    return { head: best.head, epochs: epoch, bestEpoch: best.epoch, bestValLoss: best.loss };
+    // Rounded as model.onnx stores them, so the trainer's forward pass is the exported model's.
+    return { head: cloneHead(best.head, true), epochs: epoch, bestEpoch: best.epoch, bestValLoss: best.loss };
   } finally {
     await first.release();
   }

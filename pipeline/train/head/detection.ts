@@ -2,9 +2,7 @@
 // per-cell features, trained in TypeScript, merged with the extractor into one model.onnx whose
 // `output0` has the Ultralytics YOLOv8 layout, checked in onnxruntime, then written with its card.
 
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
 import { sha256, writeFileAtomic } from '../../core/fs.ts';
 import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
@@ -27,11 +25,11 @@ import {
   type DetectionHead,
 } from './detection-head.ts';
 import { trainDetectionHead } from './detection-train.ts';
-import { computeFeatures, extractorNames, HEAD_IR_VERSION, HEAD_OPSET, loadModelBytes } from './extractor.ts';
+import { HEAD_ONNX_TOLERANCE } from './classifier.ts';
+import { computeFeatures, HEAD_OPSET, loadModelBytes } from './extractor.ts';
+import { checkWritableOut, isWriteAccessError, mergeModel } from './merge.ts';
 import type { FeatureExtractor, FeatureMap, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
 
-/** Largest |onnxruntime − trainer| output difference (boxes in pixels, scores) the written model may show. */
-export const DETECTION_ONNX_TOLERANCE = 1e-4;
 
 /** Images per onnxruntime batch when checking the merged model. */
 const VERIFY_BATCH = 16;
@@ -57,28 +55,6 @@ function checkParams(p: HeadParams): void {
   }
   if (!Number.isInteger(p.seed)) problems.push(new ConfigurationError(`param \`seed\` must be an integer, got ${p.seed}`, { field: 'seed' }));
   if (problems.length) throw ConfigurationError.all(problems);
-}
-
-/** Fail before any training when the output folder cannot be written (or is not a folder). */
-async function checkWritable(outDir: string, display: string): Promise<void> {
-  let dir = outDir;
-  for (;;) {
-    try {
-      const st = await stat(dir);
-      if (!st.isDirectory()) throw new ConfigurationError(`cannot write the model there: ${dir === outDir ? 'it' : dir} is a file, not a folder`, { file: display, field: 'out' });
-      await access(dir, constants.W_OK);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && dirname(dir) !== dir) {
-        dir = dirname(dir);
-        continue;
-      }
-      if (code === 'ENOTDIR') throw new ConfigurationError('cannot write the model there: a parent is a file, not a folder', { file: display, field: 'out' });
-      if (code) throw new ConfigurationError(`cannot write the model there (${code}): ${(error as Error).message}`, { file: display, field: 'out' });
-      throw error;
-    }
-  }
 }
 
 /** Open a split and check it is a detection split with valid boxes; returns the boxes per row. */
@@ -155,33 +131,19 @@ export function fitAnchor(boxes: readonly (readonly number[])[]): [number, numbe
 
 /** Extractor and head as one model: `images` [N, 3, S, S] → `output0` [N, 4 + classes, cells]. */
 export function detectionModel(ex: FeatureExtractor, head: DetectionHead, classNames: readonly string[]): OnnxModel {
-  const taken = extractorNames(ex);
   const graph = headGraph(head, ex.output);
-  const clash = [...graph.nodes.flatMap((n) => n.outputs), ...graph.initializers.map((t) => t.name)].find((name) => taken.has(name));
-  if (clash) throw new ConfigurationError(`the backbone already defines a tensor named \`${clash}\`, which the detection head needs`, { field: 'backbone' });
-  const opset = Math.max(ex.opset, HEAD_OPSET);
-  const P = head.height * head.width;
-  return {
-    // The IR version each opset came with (17, 18 → 8; 19, 20 → 9; 21 → 10).
-    irVersion: opset <= 18 ? HEAD_IR_VERSION : opset <= 20 ? 9 : 10,
-    opsets: [{ domain: '', version: opset }, ...(ex.domains ?? [])],
-    producerName: 'skintwin',
-    docString: 'Skin-Twin detection head on a frozen feature extractor; output0 in the YOLOv8 layout [N, 4 + classes, cells]',
-    graph: {
-      name: 'skin-detection',
-      nodes: [...ex.nodes, ...graph.nodes],
-      initializers: [...ex.initializers, ...graph.initializers],
-      inputs: [{ name: ex.input, elemType: DataType.FLOAT, shape: ['N', 3, ex.imageSize, ex.imageSize] }],
-      outputs: [{ name: DETECTION_OUTPUT, elemType: DataType.FLOAT, shape: ['N', BOX_ROWS + head.classes, P] }],
-    },
+  const model = mergeModel(
+    { ...ex, opset: Math.max(ex.opset, HEAD_OPSET) },
+    { ...graph, outputs: [{ name: DETECTION_OUTPUT, elemType: DataType.FLOAT, shape: ['N', BOX_ROWS + head.classes, head.height * head.width] }] },
     // As Ultralytics exports carry them, so tools that read YOLO metadata find the classes.
-    metadata: {
+    {
       task: 'detect',
       stride: String(head.stride),
       imgsz: `[${ex.imageSize}, ${ex.imageSize}]`,
       names: `{${classNames.map((n, i) => `${i}: '${n.replace(/'/g, "\\'")}'`).join(', ')}}`,
     },
-  };
+  );
+  return { ...model, docString: 'Skin-Twin detection head on a frozen feature extractor; output0 in the YOLOv8 layout [N, 4 + classes, cells]' };
 }
 
 /** Confidence the validation mAP is computed at (as Ultralytics' val does). */
@@ -251,7 +213,7 @@ async function verifyOnnx(
  */
 export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult> {
   checkParams(o.params);
-  await checkWritable(o.outDir, o.outDisplay);
+  await checkWritableOut(o.outDir, o.outDisplay);
   const ex = o.extractor;
   const startedAt = o.now();
   const t0 = performance.now();
@@ -316,9 +278,9 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
 
     const bytes = encodeModel(detectionModel(ex, trained.head, classNames));
     const { maxAbsDiff, provider, samples } = await verifyOnnx(bytes, ex, trained.head, val.file, valFeatures, o);
-    if (!(maxAbsDiff <= DETECTION_ONNX_TOLERANCE)) {
+    if (!(maxAbsDiff <= HEAD_ONNX_TOLERANCE)) {
       throw new Error(
-        `the exported ONNX model disagrees with the trainer on the validation split (max |Δ| = ${maxAbsDiff} > ${DETECTION_ONNX_TOLERANCE}): the model is not trustworthy and was not published`,
+        `the exported ONNX model disagrees with the trainer on the validation split (max |Δ| = ${maxAbsDiff} > ${HEAD_ONNX_TOLERANCE}): the model is not trustworthy and was not published`,
       );
     }
 
@@ -365,9 +327,8 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
       await writeFileAtomic(join(o.outDir, 'model.onnx'), bytes);
       await writeModelCard(cardPath, card);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code && ['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'EISDIR', 'ENOSPC'].includes(code)) {
-        throw new ConfigurationError(`cannot write the model there (${code}): ${(error as Error).message}`, { file: o.outDisplay, field: 'out' });
+      if (isWriteAccessError(error)) {
+        throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code}): ${(error as Error).message}`, { file: o.outDisplay, field: 'out' });
       }
       throw error;
     }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../pipeline/data/synthetic/rng.ts';
 import {
   allocActivations,
-  allocGrads,
   assignTargets,
   backward,
   BOX_LOSS_WEIGHT,
@@ -26,7 +25,7 @@ function smallHead(hidden: number | null, seed = 3): DetectionHead {
   );
   // Larger last-layer weights than the initialisation, so every gradient term is exercised.
   const rng = new Rng(seed, 9);
-  for (const l of h.layers) for (let i = 0; i < l.w.length; i++) l.w[i] = rng.normal() * 0.5;
+  for (const l of h.layers) for (let i = 0; i < l.w.value.length; i++) l.w.value[i] = rng.normal() * 0.5;
   return h;
 }
 
@@ -85,13 +84,12 @@ describe('detection head arithmetic', () => {
       // Soft class targets, held fixed (as the IoU targets are during a step).
       const targets = Float64Array.from(t.positives, (_, i) => 0.3 + 0.1 * i);
       const acts = allocActivations(h);
-      const grads = allocGrads(h);
       const dOut = new Float64Array((BOX_ROWS + h.classes) * P);
       imageLoss(h, forwardRaw(h, x, 0, acts), t, targets, dOut, 1 / t.cells.length);
-      backward(h, acts, dOut, grads, new Float64Array(16 * P));
+      backward(h, acts, dOut, new Float64Array(16 * P));
       let checked = 0;
       h.layers.forEach((l, li) => {
-        for (const [param, grad] of [[l.w, grads.w[li]!], [l.b, grads.b[li]!]] as const) {
+        for (const { value: param, grad } of [l.w, l.b]) {
           for (let i = 0; i < param.length; i++) {
             const keep = param[i]!;
             // float32 weights: a step large enough to be represented, small enough to stay linear.
@@ -107,7 +105,7 @@ describe('detection head arithmetic', () => {
           }
         }
       });
-      expect(checked).toBe(h.layers.reduce((n, l) => n + l.w.length + l.b.length, 0));
+      expect(checked).toBe(h.layers.reduce((n, l) => n + l.w.value.length + l.b.value.length, 0));
       // The box term is in the total, weighted.
       const l = imageLoss(h, forwardRaw(h, x, 0, allocActivations(h)), t);
       expect(totalLoss(h, x, boxes)).toBeCloseTo((l.cls + BOX_LOSS_WEIGHT * l.box) / t.cells.length, 10);
