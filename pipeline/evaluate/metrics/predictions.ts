@@ -47,7 +47,8 @@ async function eachLine(path: string, display: string, onLine: (text: string, li
         line++;
         const s = text.slice(start, nl);
         start = nl + 1;
-        if (s.trim()) onLine(s, line);
+        // Most lines start with `{`: only others need the whitespace check.
+        if (s.charCodeAt(0) === 123 || s.trim()) onLine(s, line);
       }
       rest = text.slice(start);
     }

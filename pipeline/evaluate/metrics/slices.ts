@@ -101,7 +101,7 @@ export function classificationSlicesFromColumns(
       for (let i = 0; i < m; i++) {
         const r = rows[i]!;
         subLabels[i] = labels[r]!;
-        subProbs.set(probs.subarray(r * C, (r + 1) * C), i * C);
+        for (let k = 0; k < C; k++) subProbs[i * C + k] = probs[r * C + k]!;
       }
       const metrics = m ? classificationMetricsWithAuc(subLabels, subProbs, classes, aucs.map((a) => a[v] ?? null)) : null;
       values.set(col.values[v]!, { n: m, metrics });
