@@ -125,6 +125,7 @@ describe('metricsFromFile, detection', () => {
     ['a bad confidence', [{ id: 'a', gt: [], pred: [{ cls: 'Acne', conf: 2, box: b }] }], /^det\.jsonl:1: confidence 2 is not a number in \[0, 1\]/],
     ['an unknown class', [{ id: 'a', gt: [{ cls: 'Acnee', box: b }] }], /^det\.jsonl:1: unknown class `Acnee` \(did you mean `Acne`\?\)/, ['Acne', 'Wrinkles']],
     ['a missing id', [{ gt: [] }], /^det\.jsonl:1: missing `id`/],
+    ['a missing confidence', [{ id: 'a', pred: [{ cls: 'Acne', score: 0.5, box: b }] }], /^det\.jsonl:1: a prediction needs `conf`/],
     ['gt that is not a list', [{ id: 'a', gt: { cls: 'Acne' } }], /^det\.jsonl:1: `gt` must be a list of boxes/],
   ];
   for (const [what, lines, message, classes] of bad) {

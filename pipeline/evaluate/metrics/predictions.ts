@@ -255,6 +255,7 @@ export async function readDetectionPredictions(
       if (typeof p !== 'object' || p === null) fail(at, 'a prediction must be {"cls", "conf", "box"}', `pred[${i}]`);
       const e = p as Record<string, unknown>;
       const conf = e.conf;
+      if (conf === undefined) fail(at, 'a prediction needs `conf` (its confidence in [0, 1])', `pred[${i}].conf`);
       if (typeof conf !== 'number' || !(conf >= 0 && conf <= 1)) fail(at, `confidence ${JSON.stringify(conf)} is not a number in [0, 1]`, `pred[${i}].conf`);
       return { cls: classOf(e.cls, at, `pred[${i}].cls`), conf: conf as number, box: readBox(e.box, at, `pred[${i}].box`) };
     });
