@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDerivedFusion, derivedCategoryMap } from '../../pipeline/data/fusion/derived.ts';
 import { FEATURES } from '../../pipeline/data/fusion/schema.ts';
 import { analyseImages, bucketsFromScores, contextFeatures, severityOf } from '../../pipeline/inference/chain.ts';
 import { DETECTOR_CLASS_NAMES, openModel, type OpenedModel } from '../../pipeline/inference/engine.ts';
@@ -160,3 +161,39 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   for await (const x of items) out.push(x);
   return out;
 }
+
+describe('derived fusion through the engine', () => {
+  it('refuses carded models whose classes are not the original ones in the original order', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'derived-classes-'));
+    try {
+      const { default: sharp } = await import('sharp');
+      for (const [cls, v] of [['Dry', 40], ['Oily', 200]] as const) {
+        await mkdir(join(root, 'data', cls), { recursive: true });
+        await writeFile(join(root, 'data', cls, `${cls}.png`), await sharp(Buffer.alloc(16 * 16 * 3, v), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer());
+      }
+      const det = await saveWithCard(join(root, 'det'), detectorModel({ size: 32, bias: detectorBias(2, []), anchors: 2 }), {
+        task: 'object-detection', classes: CLASSES, inputName: 'images', inputShape: ['N', 3, 32, 32], outputName: 'output0', outputShape: ['N', 14, 2],
+        preprocessing: { type: 'image', size: 32, resize: 'letterbox', padValue: 114, mean: [0, 0, 0], std: [1, 1, 1] },
+      });
+      const sk = await saveWithCard(join(root, 'sk'), skinTypeModel({ size: 16, bias: [0, 0, 0] }), {
+        task: 'image-classification', classes: ['Oily', 'Normal', 'Dry'], inputName: 'input', inputShape: ['N', 3, 16, 16], outputName: 'probs', outputShape: ['N', 3],
+        preprocessing: { type: 'image', size: 16, resize: 'fill', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      });
+      await expect(
+        buildDerivedFusion({
+          datasetDir: join(root, 'data'),
+          datasetDisplay: 'data',
+          detector: { path: det, display: 'det/model.onnx' },
+          skinType: { path: sk, display: 'sk/model.onnx' },
+          confidence: 0.1,
+          batchSize: 2,
+          categoryMap: derivedCategoryMap({}),
+          outDir: join(root, 'out'),
+          logger: new RecordingLogger(),
+        }),
+      ).rejects.toMatchObject({ name: 'ConfigurationError', message: expect.stringMatching(/^sk\/model-card\.json: model sk\/model\.onnx has classes Oily, Normal, Dry; fusion features need Dry, Normal, Oily/) });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

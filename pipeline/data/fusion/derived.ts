@@ -3,12 +3,12 @@
 // inference chain built the context-correction model's input.
 
 import { basename, extname, join } from 'node:path';
-import { DataError } from '../../core/errors.ts';
+import { ConfigurationError, DataError } from '../../core/errors.ts';
 import { sha256File, writeJsonAtomic } from '../../core/fs.ts';
 import type { Logger } from '../../core/logger.ts';
 import { nearest } from '../../core/suggest.ts';
 import { detectorClassScores } from '../../inference/detector.ts';
-import { imageSpec, openModel, runModelsOnImages, type EngineOptions, type ModelOutput, type OpenedModel } from '../../inference/engine.ts';
+import { DETECTOR_CLASS_NAMES, imageSpec, openModel, SKIN_TYPE_CLASS_NAMES, runModelsOnImages, type EngineOptions, type ModelOutput, type OpenedModel } from '../../inference/engine.ts';
 import type { ProviderChoice } from '../../inference/session.ts';
 import { skinTypeLabel, skinTypeProbabilities } from '../../inference/skin-type.ts';
 import { detectLayout } from '../layout/detect.ts';
@@ -227,6 +227,15 @@ async function run(
   detector: OpenedModel,
   skinType: OpenedModel,
 ): Promise<DerivedFusionResult> {
+  // tr_p0..9 and sk_p0..2 are the original's classes in the original's order.
+  for (const [m, names] of [[detector, DETECTOR_CLASS_NAMES], [skinType, SKIN_TYPE_CLASS_NAMES]] as const) {
+    const got = m.card.classes.map((c) => c.name);
+    if (got.join('\n') !== names.join('\n')) {
+      throw new ConfigurationError(`model ${m.display} has classes ${got.join(', ')}; fusion features need ${names.join(', ')} in this order`, {
+        file: m.cardDisplay ?? m.display,
+      });
+    }
+  }
   const detSize = imageSpec(detector).size;
   const skSize = imageSpec(skinType).size;
   const raw = await LineWriter.open(join(o.outDir, 'fusion.csv'));
