@@ -284,7 +284,7 @@ class SessionThread {
   private next = 0;
   private failed: Error | undefined;
 
-  private constructor(private readonly worker: Worker, private readonly display: string) {
+  private constructor(private readonly worker: Worker, display: string) {
     worker.unref(); // an idle session thread never keeps the process alive
     worker.on('message', (msg: { id: number; error?: string } & RunResult) => {
       const p = this.pending.get(msg.id);
