@@ -1,6 +1,6 @@
-// The detection head's arithmetic: per-cell 1×1-conv layers on standardised extractor features, the
-// YOLO-style box decoding, target assignment, the loss with its gradient, Adam, and the same head as
-// ONNX nodes whose `output0` is the Ultralytics YOLOv8 layout [N, 4 + classes, cells].
+// The detection head's arithmetic: a 3×3 then 1×1 convolutions over the grid of standardised
+// extractor features, the YOLO-style box decoding, target assignment, the loss with its gradient,
+// and the same head as ONNX nodes whose `output0` is the Ultralytics YOLOv8 layout [N, 4 + classes, cells].
 
 import { floatTensor, int64Tensor, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
 import { paramBlock, Rng, toFloat32, type ParamBlock } from './optim.ts';
@@ -453,7 +453,7 @@ export const DETECTION_OUTPUT = 'output0';
 
 /**
  * The head as ONNX nodes reading the feature map `features` ([N, channels, H, W]) and writing
- * `output0` ([N, 4 + classes, H·W]): standardise, 1×1 convs, reshape, then decode boxes and scores.
+ * `output0` ([N, 4 + classes, H·W]): standardise, convolutions, reshape, then decode boxes and scores.
  */
 export function headGraph(h: DetectionHead, features: string): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
   const P = h.height * h.width;

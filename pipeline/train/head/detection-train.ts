@@ -166,8 +166,8 @@ async function splitLoss(h: DetectionHead, first: FirstLayer, f: FeatureMap, tar
 }
 
 /**
- * Minibatch Adam (L2 weight decay on the weights) over the training images (seeded shuffle), early stopping on the validation loss
- * with `patience`; the best epoch's weights are kept.
+ * Minibatch Adam (L2 weight decay on the weights) over the training images (seeded shuffle),
+ * early stopping on the validation loss with `patience`; the best epoch's weights are kept.
  */
 export async function trainDetectionHead(h0: DetectionHead, train: FeatureMap, trainTargets: ImageTargets[], val: FeatureMap, valTargets: ImageTargets[], o: TrainOptions): Promise<Trained> {
   const p = o.params;
