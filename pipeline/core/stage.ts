@@ -43,6 +43,11 @@ export interface StageContext<P = Record<string, unknown>> {
   signal: AbortSignal;
   /** Environment for credentials (KAGGLE_*, …): read here, never from process.env directly. */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The remote cache the engine runs with (on runners: the Actions cache), for stages that look up
+   * outs the engine itself did not restore, e.g. another branch's model. Absent locally.
+   */
+  remoteCache?: RemoteCache;
 }
 
 export interface StageResult {

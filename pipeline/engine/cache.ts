@@ -7,9 +7,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, constants } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DataError } from '../core/errors.ts';
-import { exists, sha256File, writeJsonAtomic } from '../core/fs.ts';
+import { DataError, errorMessage } from '../core/errors.ts';
+import { exists, sha256, sha256File, writeJsonAtomic } from '../core/fs.ts';
+import type { Logger } from '../core/logger.ts';
+import type { RemoteCache } from '../core/ports.ts';
 import { mapLimit, type TreeHash } from './hash.ts';
+import { canonicalJson } from './lock.ts';
 
 export interface CachedOut {
   type: 'file' | 'dir';
@@ -160,6 +163,67 @@ export class LocalCache {
     });
     await this.writeRun(key, entry);
     return entry;
+  }
+}
+
+/** What a stage's run key is made of: exactly what pipeline.lock records about its inputs. */
+export interface RunInputs {
+  kind: string;
+  code: string;
+  paramsHash: string;
+  deps: Readonly<Record<string, string>>;
+  outs: readonly string[];
+}
+
+/**
+ * A stage's input hash: the key of its run-cache entry, locally and (through `remoteKey`) in the
+ * remote cache. Computable from a lock entry, so another branch's outs can be found by its lock.
+ */
+export function runKey(i: RunInputs): string {
+  return sha256(canonicalJson({ kind: i.kind, code: i.code, params: i.paramsHash, deps: i.deps, outs: [...i.outs].sort() }));
+}
+
+/** The remote cache key of a run entry. */
+export function remoteKey(inputHash: string): string {
+  return `skintwin-${inputHash}`;
+}
+
+/** The folder a run entry is laid out in for the remote cache: saves and restores must use the same path. */
+function remoteStaging(cache: LocalCache, inputHash: string): string {
+  return join(cache.tmpRoot, 'remote', inputHash);
+}
+
+export type RemoteImport = { status: 'restored'; entry: RunEntry } | { status: 'miss' } | { status: 'failed'; error: string };
+
+/**
+ * Fetch run entry `inputHash` from `remote` and import it into `cache`, every object verified.
+ * Never throws: a failure (service, corrupt or foreign entry) is warned about and returned.
+ */
+export async function importFromRemote(cache: LocalCache, remote: RemoteCache, inputHash: string, logger: Logger): Promise<RemoteImport> {
+  const dir = remoteStaging(cache, inputHash);
+  try {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    if (!(await remote.restore(remoteKey(inputHash), dir))) return { status: 'miss' };
+    return { status: 'restored', entry: await cache.importRun(inputHash, dir) };
+  } catch (error) {
+    logger.warn(`remote cache ${remote.name}: restore failed, continuing without it: ${errorMessage(error)}`);
+    return { status: 'failed', error: errorMessage(error) };
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Save run entry `inputHash` to `remote`. Never throws: a failure is a warning. */
+export async function exportToRemote(cache: LocalCache, remote: RemoteCache, inputHash: string, entry: RunEntry, logger: Logger): Promise<void> {
+  const dir = remoteStaging(cache, inputHash);
+  try {
+    await cache.exportRun(entry, dir);
+    if (!(await remote.save(remoteKey(inputHash), dir))) logger.debug(`remote cache ${remote.name}: nothing saved for ${inputHash}`);
+  } catch (error) {
+    logger.warn(`remote cache ${remote.name}: save failed, continuing without it: ${errorMessage(error)}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

@@ -7,11 +7,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConfigurationError, errorMessage, InterruptedError, NotImplementedError } from '../core/errors.ts';
-import { exists, move, sha256 } from '../core/fs.ts';
+import { exists, move } from '../core/fs.ts';
 import type { Logger, Progress } from '../core/logger.ts';
 import type { StageContext, StageResult } from '../core/stage.ts';
 import { suggestion } from '../core/suggest.ts';
-import { LocalCache, toCachedOut, toTree, type RunEntry } from './cache.ts';
+import { exportToRemote, importFromRemote, LocalCache, runKey, toCachedOut, toTree, type RunEntry } from './cache.ts';
 import { CodeVersions, findCodeRoot } from './code-version.ts';
 import { hashTree, StatCache, subtreeHash, type TreeHash } from './hash.ts';
 import { normalisePath, overlaps, within } from './load.ts';
@@ -145,7 +145,7 @@ class Engine {
 
     const evaluation: Evaluation = { reasons, code, paramsHash: ph, depHashes, missingDeps };
     if (known) {
-      evaluation.inputHash = sha256(canonicalJson({ kind: def.kind.kind, code, params: ph, deps: depHashes, outs: [...def.outs].sort() }));
+      evaluation.inputHash = runKey({ kind: def.kind.kind, code, paramsHash: ph, deps: depHashes, outs: def.outs });
       if (reasons.length) {
         const entry = await this.cache.readRun(evaluation.inputHash);
         if (entry && def.outs.every((o) => entry.outs[o]) && (await this.cache.complete(entry))) evaluation.entry = entry;
@@ -263,36 +263,17 @@ class Engine {
     }
   }
 
-  /** On a local miss: fetch the entry from the remote cache into a staging dir and import it. */
+  /** On a local miss: fetch the entry from the remote cache and import it. */
   async fromRemote(key: string): Promise<RunEntry | undefined> {
     const remote = this.opts.remoteCache;
     if (!remote) return undefined;
-    const dir = join(this.cache.tmpRoot, 'remote', key);
-    try {
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      if (!(await remote.restore(remoteKey(key), dir))) return undefined;
-      return await this.cache.importRun(key, dir);
-    } catch (error) {
-      this.opts.logger.warn(`remote cache ${remote.name}: restore failed, continuing without it: ${errorMessage(error)}`);
-      return undefined;
-    } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    }
+    const imported = await importFromRemote(this.cache, remote, key, this.opts.logger);
+    return imported.status === 'restored' ? imported.entry : undefined;
   }
 
   async toRemote(key: string, entry: RunEntry): Promise<void> {
     const remote = this.opts.remoteCache;
-    if (!remote) return;
-    const dir = join(this.cache.tmpRoot, 'remote', key);
-    try {
-      await this.cache.exportRun(entry, dir);
-      if (!(await remote.save(remoteKey(key), dir))) this.opts.logger.debug(`remote cache ${remote.name}: nothing saved for ${key}`);
-    } catch (error) {
-      this.opts.logger.warn(`remote cache ${remote.name}: save failed, continuing without it: ${errorMessage(error)}`);
-    } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    }
+    if (remote) await exportToRemote(this.cache, remote, key, entry, this.opts.logger);
   }
 
   async execute(def: StageDefinition, ev: Evaluation, logger: Logger): Promise<StageResult> {
@@ -326,6 +307,7 @@ class Engine {
         now: this.opts.now ?? (() => new Date()),
         signal,
         env: this.opts.env ?? process.env,
+        ...(this.opts.remoteCache ? { remoteCache: this.opts.remoteCache } : {}),
       };
       const result = await kind.run(ctx as never);
       if (signal.aborted) throw new InterruptedError();
@@ -357,10 +339,6 @@ class Engine {
       await rm(staging, { recursive: true, force: true });
     }
   }
-}
-
-function remoteKey(inputHash: string): string {
-  return `skintwin-${inputHash}`;
 }
 
 /** Stage names on the command line must exist. */
