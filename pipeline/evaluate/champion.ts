@@ -1,16 +1,20 @@
 // Finding the champion a challenger is compared with: the production version in the registry
 // (once the registry exists), else the model the base branch produced (named by the base
-// branch's pipeline.lock, restored from the local content cache), else none. Every failure is a
-// reason for a person, never an exception: the evaluation then reports without comparison.
+// branch's pipeline.lock, restored from the local content cache, or on a runner from the remote
+// cache the base branch's runs saved to), else none. Every failure is a reason for a person,
+// never an exception: the evaluation then reports without comparison.
 
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { errorMessage } from '../core/errors.ts';
-import { exists, sha256 } from '../core/fs.ts';
-import { LocalCache, type CachedOut, type RunEntry } from '../engine/cache.ts';
-import { canonicalJson, type LockEntry } from '../engine/lock.ts';
+import { exists } from '../core/fs.ts';
+import type { Logger } from '../core/logger.ts';
+import type { RemoteCache } from '../core/ports.ts';
+import { importFromRemote, LocalCache, remoteKey, runKey, type CachedOut, type RunEntry } from '../engine/cache.ts';
+import { compareStrings, dirHash } from '../engine/hash.ts';
+import type { LockEntry } from '../engine/lock.ts';
 import type { ChampionSource } from './types.ts';
 
 /** A champion found: a model folder holding model.onnx and model-card.json. */
@@ -68,12 +72,17 @@ export interface BaseBranchOptions {
   dest: string;
   /** Tree hash of the challenger's model folder: the same tree means there is nothing to compare. */
   challengerTreeHash?: string;
+  /** Asked on a local miss, by the run key the base branch's lock entry derives (on runners). */
+  remoteCache?: RemoteCache;
+  /** Where remote cache trouble is warned about. */
+  logger?: Logger;
   git?: GitRunner;
 }
 
 /**
  * The model the base branch produced: `git show <ref>:<lock>`, the stage whose outs include the
- * model folder, and that out's tree restored from the local content cache (every file verified).
+ * model folder, and that out's tree restored from the local content cache, or, on a local miss,
+ * from `remoteCache` by the run key the lock entry derives (every file verified either way).
  */
 export async function baseBranchChampion(o: BaseBranchOptions): Promise<ChampionLookup> {
   const lockFile = o.lockFile ?? 'pipeline/pipeline.lock';
@@ -100,18 +109,23 @@ export async function baseBranchChampion(o: BaseBranchOptions): Promise<Champion
   const found = Object.entries(stages).find(([, e]) => e?.outs && typeof e.outs === 'object' && o.modelDir in e.outs);
   if (!found) return { found: false, reason: `no stage in ${lockFile} at \`${o.baseRef}\` produces \`${o.modelDir}\`` };
   const [stage, entry] = found;
-  const hash = entry.outs[o.modelDir]!.hash;
+  const hash = entry.outs[o.modelDir]?.hash;
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) {
+    return { found: false, reason: `${lockFile} at \`${o.baseRef}\` records no valid tree hash for \`${o.modelDir}\` (stage \`${stage}\`)` };
+  }
   const short = hash.slice(0, 12);
   if (o.challengerTreeHash && o.challengerTreeHash === hash) {
     return { found: false, reason: `the champion is identical to the challenger (\`${o.baseRef}\` produced the same \`${o.modelDir}\`, tree ${short})` };
   }
   const cache = new LocalCache(o.cacheDir);
-  const out = await cachedOut(cache, entry, o.modelDir, hash);
+  const what = `\`${o.modelDir}\` of \`${o.baseRef}\` (stage \`${stage}\`, tree ${short})`;
+  let out = await cachedOut(cache, entry, o.modelDir, hash);
+  let via = '';
   if (!out) {
-    return {
-      found: false,
-      reason: `\`${o.modelDir}\` of \`${o.baseRef}\` (stage \`${stage}\`, tree ${short}) is not in the local cache; restore the cache or run the base branch's pipeline first`,
-    };
+    const remote = await fromRemote(cache, entry, o, hash, what);
+    if ('reason' in remote) return { found: false, reason: remote.reason };
+    out = remote.out;
+    via = `, restored from the remote cache ${o.remoteCache!.name}`;
   }
   try {
     await cache.materialize(out, o.dest);
@@ -119,8 +133,60 @@ export async function baseBranchChampion(o: BaseBranchOptions): Promise<Champion
     await rm(o.dest, { recursive: true, force: true }).catch(() => undefined);
     return { found: false, reason: `restoring \`${o.modelDir}\` of \`${o.baseRef}\` from the cache failed: ${errorMessage(error)}` };
   }
-  return { found: true, source: 'base-branch', dir: o.dest, reason: `\`${o.modelDir}\` as produced on \`${o.baseRef}\` (stage \`${stage}\`, tree ${short})`, version: `${o.baseRef}@${short}` };
+  return { found: true, source: 'base-branch', dir: o.dest, reason: `\`${o.modelDir}\` as produced on \`${o.baseRef}\` (stage \`${stage}\`, tree ${short}${via})`, version: `${o.baseRef}@${short}` };
 }
+
+/** The run key the engine used for a lock entry's inputs; undefined when the entry lacks a field. */
+function lockedRunKey(entry: LockEntry): string | undefined {
+  const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
+  if (!str(entry.kind) || !str(entry.code) || !str(entry.params?.hash)) return undefined;
+  if (!entry.deps || typeof entry.deps !== 'object' || !Object.values(entry.deps).every(str)) return undefined;
+  return runKey({ kind: entry.kind, code: entry.code, paramsHash: entry.params.hash, deps: entry.deps, outs: Object.keys(entry.outs) });
+}
+
+/** The cached out's file list hashes to its tree hash (the objects themselves are verified on copy). */
+function consistent(out: CachedOut, hash: string): boolean {
+  if (out.hash !== hash || !Array.isArray(out.files)) return false;
+  if (out.type === 'file') return out.files.length === 1 && out.files[0]![1] === hash;
+  const files = out.files.map(([path, h]) => ({ path, hash: h })).sort((a, b) => compareStrings(a.path, b.path));
+  return dirHash(files) === hash;
+}
+
+/**
+ * On a local miss: the base stage's run entry from the remote cache, imported into the local
+ * cache (every object verified), by the run key the base branch's lock entry derives.
+ */
+async function fromRemote(
+  cache: LocalCache,
+  entry: LockEntry,
+  o: BaseBranchOptions,
+  hash: string,
+  what: string,
+): Promise<{ out: CachedOut } | { reason: string }> {
+  if (!o.remoteCache) return { reason: `${what} is not in the local cache and there is no remote cache here; restore the cache or run the base branch's pipeline first` };
+  const key = lockedRunKey(entry);
+  if (!key) return { reason: `${what} is not in the local cache, and the lock entry lacks the inputs its remote cache key is made of` };
+  const where = `remote cache ${o.remoteCache.name}, key ${remoteKey(key)}`;
+  const imported = await importFromRemote(cache, o.remoteCache, key, o.logger ?? silent);
+  if (imported.status === 'miss') {
+    return { reason: `${what} is in neither the local cache nor the ${where} (the base branch's run did not save it there, or it expired)` };
+  }
+  if (imported.status === 'failed') return { reason: `${what} could not be restored from the ${where}: ${imported.error}` };
+  const out = imported.entry.outs[o.modelDir];
+  if (!out) return { reason: `the ${where} holds no \`${o.modelDir}\`` };
+  if (!consistent(out, hash)) return { reason: `the ${where} holds another tree for \`${o.modelDir}\` (${String(out.hash).slice(0, 12)}), not ${hash.slice(0, 12)}: not used` };
+  return { out };
+}
+
+const silent: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  group: (_title, fn) => fn(),
+  progress: () => ({ tick: () => undefined, set: () => undefined, done: () => undefined }),
+  secret: () => undefined,
+};
 
 /**
  * The run-cache entry holding tree `hash` for `modelDir`: first by the run key the engine would
@@ -129,10 +195,10 @@ export async function baseBranchChampion(o: BaseBranchOptions): Promise<Champion
 async function cachedOut(cache: LocalCache, entry: LockEntry, modelDir: string, hash: string): Promise<CachedOut | undefined> {
   const match = (e: RunEntry | undefined): CachedOut | undefined => {
     const out = e?.outs[modelDir];
-    return out && out.hash === hash ? out : undefined;
+    return out && consistent(out, hash) ? out : undefined;
   };
-  if (entry.kind && entry.code && entry.params?.hash && entry.deps) {
-    const key = sha256(canonicalJson({ kind: entry.kind, code: entry.code, params: entry.params.hash, deps: entry.deps, outs: Object.keys(entry.outs).sort() }));
+  const key = lockedRunKey(entry);
+  if (key) {
     const direct = match(await cache.readRun(key));
     if (direct && (await allObjects(cache, direct))) return direct;
   }
