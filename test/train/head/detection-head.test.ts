@@ -12,6 +12,7 @@ import {
   giouLoss,
   imageLoss,
   initHead,
+  iouTargets,
   type DetectionHead,
 } from '../../../pipeline/train/head/detection-head.ts';
 import { fitAnchor } from '../../../pipeline/train/head/detection.ts';
@@ -129,6 +130,20 @@ describe('detection head arithmetic', () => {
     expect(out[3 * P + p]).toBeCloseTo(6, 5);
     expect(out[4 * P + p]).toBeCloseTo(1 / (1 + Math.exp(-3)), 6);
     expect(out[5 * P + p]).toBeCloseTo(0.5, 6);
+  });
+
+  it('IoU-aware class targets: the IoU of the cell\'s current box with its ground truth', () => {
+    const h = smallHead(null);
+    const P = h.height * h.width;
+    const raw = new Float64Array((BOX_ROWS + h.classes) * P);
+    // Every cell predicts a box at its centre with the anchor's size (10 × 6 px).
+    const t = assignTargets(h, [[1, 7, 9, 17, 15]]);
+    expect(t.cells.length).toBeGreaterThan(0);
+    const targets = iouTargets(h, raw, t);
+    // The centre cell (1, 1) predicts exactly [7, 9, 17, 15] (centre 12, 12): IoU 1; the neighbours less.
+    const centre = t.positiveCell.findIndex((i) => t.cells[i] === 1 * h.width + 1);
+    expect(targets[centre]).toBeCloseTo(1, 9);
+    for (let i = 0; i < targets.length; i++) if (i !== centre) expect(targets[i]).toBeLessThan(0.5);
   });
 
   it('fits the anchor to the median box size, raised so the largest boxes stay reachable', () => {

@@ -197,6 +197,20 @@ describe('fitDetectionHead', () => {
       message: expect.stringMatching(/no boxes at all/),
     });
 
+    // A box with x2 < x1 on the second image: named with its file line.
+    const badBox = join(root, 'bad-box');
+    await writeSplit(badBox, 'train', 3, 7);
+    await writeSplit(badBox, 'val', 2, 8);
+    const index = join(badBox, 'train', 'index.jsonl');
+    const lines = (await readFile(index, 'utf8')).split('\n');
+    const item = JSON.parse(lines[1]!) as ImageIndexItem;
+    item.boxes![0] = [1, 50, 10, 40, 30];
+    lines[1] = JSON.stringify(item);
+    await writeFile(index, lines.join('\n'));
+    await expect(fitDetectionHead(options({ outDir: dir, dataDir: badBox, params: quick }))).rejects.toThrow(
+      /train\/index\.jsonl:2: image train-1: box 0 \[1,50,10,40,30\] is not \[class 0\.\.2, x1, y1, x2 > x1, y2 > y1\]/,
+    );
+
     // An extractor whose features are NaN (square root of negative values).
     const ex = builtinExtractor(SIZE);
     const nan: FeatureExtractor = {
