@@ -3,7 +3,7 @@
 // One pass over the rows for counts, one sort per class for ROC-AUC; no per-row objects.
 
 import { DataError } from '../../core/errors.ts';
-import type { ClassificationMetrics, ClassScores, ReliabilityBin } from '../types.ts';
+import type { CLASSIFICATION_HEADLINE, ClassificationMetrics, ClassScores, ReliabilityBin } from '../types.ts';
 
 /** Bins of the expected calibration error and the reliability diagram. */
 export const ECE_BINS = 15;
@@ -338,4 +338,250 @@ export function classificationMetricsWithAuc(
     confusion_matrix: confusion,
     reliability,
   };
+}
+
+/**
+ * Everything the bootstrap needs from the rows, computed once: each row's prediction and its
+ * additive terms (log loss, Brier, top-2, calibration bin), and each class's score order with
+ * the labels folded in. A resample then costs one pass over the rows plus one walk per class,
+ * with no Math.log, no n × C loop and no sort.
+ */
+export interface PreparedClassification {
+  rows: number;
+  classes: number;
+  labels: Int32Array;
+  /** Top-1 class per row. */
+  predicted: Int32Array;
+  /** −log of the clipped probability of the true class. */
+  logTerm: Float64Array;
+  /** Squared error of the probability vector against the one-hot label. */
+  sq: Float64Array;
+  /** Top-1 confidence and its calibration bin. */
+  conf: Float64Array;
+  bin: Uint8Array;
+  /** 1 where the true class is among the top two. */
+  top2: Uint8Array;
+  /**
+   * Class k's score order at [k·rows, (k+1)·rows), one word per entry (one load in the hot
+   * loop): row index << 2, bit 0 set where the row is of class k, bit 1 where the next entry ties.
+   */
+  entries: Uint32Array;
+}
+
+export function prepareClassification(labels: ArrayLike<number>, probs: Float32Array | Float64Array, classes: readonly string[]): PreparedClassification {
+  const rows = labels.length;
+  const C = classes.length;
+  if (C === 0) throw new DataError('no classes to score');
+  if (rows === 0) throw new DataError('no rows to score (empty test split)');
+  if (probs.length !== rows * C) throw new DataError(`probabilities hold ${probs.length} values, expected ${rows} rows × ${C} classes`);
+  if (rows >= 2 ** 30) throw new DataError(`${rows} rows: the bootstrap takes fewer than 2³⁰`);
+  const p: PreparedClassification = {
+    rows,
+    classes: C,
+    labels: new Int32Array(rows),
+    predicted: new Int32Array(rows),
+    logTerm: new Float64Array(rows),
+    sq: new Float64Array(rows),
+    conf: new Float64Array(rows),
+    bin: new Uint8Array(rows),
+    top2: new Uint8Array(rows),
+    entries: new Uint32Array(rows * C),
+  };
+  // The same arithmetic, in the same order, as classificationMetricsWithAuc: the terms are equal to the last bit.
+  for (let r = 0; r < rows; r++) {
+    const y = labels[r]!;
+    if (!(y >= 0 && y < C) || !Number.isInteger(y)) throw new DataError(`row ${r + 1}: label index ${y} is not one of the ${C} classes`);
+    const base = r * C;
+    let best = 0;
+    let bestP = -Infinity;
+    let sq = 0;
+    const py = probs[base + y]!;
+    let ahead = 0;
+    for (let k = 0; k < C; k++) {
+      const q = probs[base + k]!;
+      if (Number.isNaN(q)) throw new DataError(`row ${r + 1}: probability of \`${classes[k]}\` is NaN`);
+      if (q > bestP) {
+        best = k;
+        bestP = q;
+      }
+      const d = k === y ? q - 1 : q;
+      sq += d * d;
+      if (q > py || (q === py && k < y)) ahead++;
+    }
+    p.labels[r] = y;
+    p.predicted[r] = best;
+    p.sq[r] = sq;
+    p.top2[r] = ahead < 2 ? 1 : 0;
+    p.logTerm[r] = Math.log(Math.min(Math.max(py, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS));
+    p.conf[r] = bestP;
+    p.bin[r] = confidenceBin(bestP);
+  }
+  for (let k = 0; k < C; k++) {
+    const { order, keys } = scoreOrder(probs, rows, C, k);
+    const at = k * rows;
+    for (let i = 0; i < rows; i++) {
+      const r = order[i]!;
+      p.entries[at + i] = ((r << 2) | (p.labels[r] === k ? 1 : 0) | (i + 1 < rows && keys[i + 1] === keys[i] ? 2 : 0)) >>> 0;
+    }
+  }
+  return p;
+}
+
+export type ClassificationHeadline = Record<(typeof CLASSIFICATION_HEADLINE)[number], number>;
+
+/**
+ * The headline metrics of prepared rows counted `weights[r]` times each (integer counts, as a
+ * bootstrap resample): equal to classificationMetricsWithAuc's with the same weights, bit for
+ * bit (NaN where that gives null). Scratch buffers are reused between calls.
+ */
+export function preparedHeadline(p: PreparedClassification, weights: ArrayLike<number>): ClassificationHeadline {
+  const { rows, classes: C } = p;
+  if (weights.length !== rows) throw new DataError(`${weights.length} weights for ${rows} rows`);
+  const s = scratchFor(C);
+  const { support, predicted, tp, binCount, binConf, binCorrect } = s;
+  support.fill(0);
+  predicted.fill(0);
+  tp.fill(0);
+  binCount.fill(0);
+  binConf.fill(0);
+  binCorrect.fill(0);
+  const { labels, predicted: pred, logTerm, sq, conf, bin, top2: t2 } = p;
+  let n = 0;
+  let logLoss = 0;
+  let brier = 0;
+  let top2 = 0;
+  for (let r = 0; r < rows; r++) {
+    const w = weights[r]!;
+    if (w === 0) continue;
+    const y = labels[r]!;
+    const b = pred[r]!;
+    const c = bin[r]!;
+    n += w;
+    support[y]! += w;
+    predicted[b]! += w;
+    brier += w * sq[r]!;
+    if (t2[r]) top2 += w;
+    logLoss -= w * logTerm[r]!;
+    binCount[c]! += w;
+    binConf[c]! += w * conf[r]!;
+    if (b === y) {
+      tp[y]! += w;
+      binCorrect[c]! += w;
+    }
+  }
+  if (n === 0) throw new DataError('no rows to score (every weight is 0)');
+  let correct = 0;
+  for (let k = 0; k < C; k++) correct += tp[k]!;
+
+  const { entries } = p;
+  let pMacro = 0;
+  let rMacro = 0;
+  let fMacro = 0;
+  let pW = 0;
+  let rW = 0;
+  let fW = 0;
+  let recallSum = 0;
+  let present = 0;
+  let aucSum = 0;
+  let aucCount = 0;
+  for (let k = 0; k < C; k++) {
+    const precision = ratio(tp[k]!, predicted[k]!);
+    const recall = ratio(tp[k]!, support[k]!);
+    const f1 = ratio(2 * tp[k]!, predicted[k]! + support[k]!);
+    pMacro += precision;
+    rMacro += recall;
+    fMacro += f1;
+    pW += precision * support[k]!;
+    rW += recall * support[k]!;
+    fW += f1 * support[k]!;
+    if (support[k]! > 0) {
+      recallSum += recall;
+      present++;
+    }
+    // aucAll over the folded flags, with the same sums in the same order. An untied entry is a
+    // run of one: a negative adds w to neg, a positive adds w · neg to u (terms of 0 change no sum).
+    let pos = 0;
+    let neg = 0;
+    let u = 0;
+    const end = (k + 1) * rows;
+    for (let i = k * rows; i < end; i++) {
+      const e = entries[i]!;
+      const f = e & 3;
+      const w = weights[e >>> 2]!;
+      if (f === 0) {
+        neg += w;
+        continue;
+      }
+      if (f === 1) {
+        u += w * neg;
+        pos += w;
+        continue;
+      }
+      let posRun = 0;
+      let negRun = 0;
+      let g = e;
+      for (;;) {
+        const v = weights[g >>> 2]!;
+        const q = g & 1 ? v : 0;
+        posRun += q;
+        negRun += v - q;
+        if (!(g & 2)) break;
+        g = entries[++i]!;
+      }
+      u += posRun * (neg + negRun / 2);
+      pos += posRun;
+      neg += negRun;
+    }
+    if (pos > 0 && neg > 0) {
+      aucSum += u / (pos * neg);
+      aucCount++;
+    }
+  }
+  const accuracy = correct / n;
+  let ece = 0;
+  for (let b = 0; b < ECE_BINS; b++) {
+    const count = binCount[b]!;
+    ece += (count / n) * Math.abs(ratio(binCorrect[b]!, count) - ratio(binConf[b]!, count));
+  }
+  return {
+    accuracy,
+    balanced_accuracy: ratio(recallSum, present),
+    precision_macro: pMacro / C,
+    recall_macro: rMacro / C,
+    f1_macro: fMacro / C,
+    precision_micro: accuracy,
+    recall_micro: accuracy,
+    f1_micro: accuracy,
+    precision_weighted: pW / n,
+    recall_weighted: rW / n,
+    f1_weighted: fW / n,
+    roc_auc_ovr: aucCount ? aucSum / aucCount : NaN,
+    log_loss: logLoss / n,
+    brier: brier / n,
+    ece,
+    top2_accuracy: top2 / n,
+  };
+}
+
+interface Scratch {
+  support: Float64Array;
+  predicted: Float64Array;
+  tp: Float64Array;
+  binCount: Float64Array;
+  binConf: Float64Array;
+  binCorrect: Float64Array;
+}
+let scratch: Scratch | undefined;
+function scratchFor(C: number): Scratch {
+  if (!scratch || scratch.support.length !== C) {
+    scratch = {
+      support: new Float64Array(C),
+      predicted: new Float64Array(C),
+      tp: new Float64Array(C),
+      binCount: new Float64Array(ECE_BINS),
+      binConf: new Float64Array(ECE_BINS),
+      binCorrect: new Float64Array(ECE_BINS),
+    };
+  }
+  return scratch;
 }

@@ -4,8 +4,8 @@
 
 import { ConfigurationError, DataError } from '../../core/errors.ts';
 import { CLASSIFICATION_HEADLINE, DETECTION_HEADLINE, type McNemarResult, type MetricDelta, type Metrics } from '../types.ts';
-import { argmaxRow, classificationMetrics, classificationMetricsWithAuc, scoreOrder } from './classification.ts';
-import { prepareDetections, scorePrepared, type DetectionSample } from './detection.ts';
+import { argmaxRow, classificationMetrics, prepareClassification, preparedHeadline } from './classification.ts';
+import { preparedDetectionHeadline, prepareDetections, scorePrepared, type DetectionSample } from './detection.ts';
 
 export const DEFAULT_RESAMPLES = 1000;
 export const DEFAULT_SEED = 42;
@@ -143,18 +143,18 @@ export function compareClassification(
   const keys = CLASSIFICATION_HEADLINE;
   let intervals: ([number, number] | null)[] | null = null;
   if (o.resamples !== 0) {
-    // A resample is a count per row: the metrics take it as weights, and ROC-AUC walks each
-    // class's score order made once here, so no resample copies or sorts rows.
-    const ordersA = Array.from({ length: C }, (_, k) => scoreOrder(challenger, n, C, k));
-    const ordersB = Array.from({ length: C }, (_, k) => scoreOrder(champion, n, C, k));
+    // A resample is a count per row: each model's rows are prepared once (predictions, loss
+    // terms, score orders), so a resample costs one pass over the rows and one walk per class.
+    const pa = prepareClassification(labels, challenger, classes);
+    const pb = prepareClassification(labels, champion, classes);
     const weights = new Int32Array(n);
     intervals = pairedBootstrapMany(
       (idx) => {
         weights.fill(0);
         for (let i = 0; i < n; i++) weights[idx[i]!]!++;
-        const ma = classificationMetricsWithAuc(labels, challenger, classes, null, { weights, orders: ordersA });
-        const mb = classificationMetricsWithAuc(labels, champion, classes, null, { weights, orders: ordersB });
-        return keys.map((k) => (headline(ma, k) ?? NaN) - (headline(mb, k) ?? NaN));
+        const ma = preparedHeadline(pa, weights);
+        const mb = preparedHeadline(pb, weights);
+        return keys.map((k) => ma[k] - mb[k]);
       },
       n,
       o,
@@ -200,9 +200,9 @@ export function compareDetection(
       (idx) => {
         weights.fill(0);
         for (const i of idx) weights[i]!++;
-        const ma = scorePrepared(pa, classes, { imageWeights: weights });
-        const mb = scorePrepared(pb, classes, { imageWeights: weights });
-        return keys.map((k) => (headline(ma, k) ?? NaN) - (headline(mb, k) ?? NaN));
+        const ma = preparedDetectionHeadline(pa, weights);
+        const mb = preparedDetectionHeadline(pb, weights);
+        return keys.map((k) => ma[k] - mb[k]);
       },
       challenger.length,
       o,

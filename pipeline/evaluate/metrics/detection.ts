@@ -3,7 +3,7 @@
 // precision / recall / F1 at the original operating confidence (0.1) with IoU 0.5 matching.
 
 import { DataError } from '../../core/errors.ts';
-import type { DetectionClassScores, DetectionMetrics } from '../types.ts';
+import type { DETECTION_HEADLINE, DetectionClassScores, DetectionMetrics } from '../types.ts';
 
 export type Box = [number, number, number, number];
 
@@ -260,5 +260,96 @@ export function scorePrepared(prepared: PreparedDetections, classes: readonly st
     confidence,
     per_class: perClass,
     pr_curves: prCurves,
+  };
+}
+
+export type DetectionHeadline = Record<(typeof DETECTION_HEADLINE)[number], number>;
+
+/** Scratch buffers of preparedDetectionHeadline, grown to the largest class. */
+let scratch = { index: new Int32Array(0), weight: new Float64Array(0), precision: new Float64Array(0), recall: new Float64Array(0) };
+
+/**
+ * The headline figures of scorePrepared with `imageWeights` (a bootstrap resample), equal to
+ * them bit for bit, without building the full result: no per-class arrays or curves, and the
+ * predictions left out by a weight of 0 are skipped once per class, not once per IoU threshold.
+ */
+export function preparedDetectionHeadline(prepared: PreparedDetections, imageWeights: ArrayLike<number>, confidence = DEFAULT_CONFIDENCE): DetectionHeadline {
+  let images = 0;
+  for (let i = 0; i < prepared.images; i++) images += imageWeights[i]!;
+  if (images === 0) throw new DataError('no images to score (every weight is 0)');
+  let ap50Sum = 0;
+  let ap5095Sum = 0;
+  let withGt = 0;
+  let tpAll = 0;
+  let predAll = 0;
+  let gtAll = 0;
+  for (const d of prepared.perClass) {
+    const all = d.conf.length;
+    if (scratch.index.length < all) {
+      const size = Math.max(all, 2 * scratch.index.length);
+      scratch = { index: new Int32Array(size), weight: new Float64Array(size), precision: new Float64Array(size), recall: new Float64Array(size) };
+    }
+    const { index, weight, precision, recall } = scratch;
+    let m = 0;
+    for (let i = 0; i < all; i++) {
+      const w = imageWeights[d.image[i]!]!;
+      if (w === 0) continue;
+      index[m] = i;
+      weight[m] = w;
+      m++;
+    }
+    let nGt = 0;
+    for (const [img, count] of d.gtPerImage) nGt += imageWeights[img]! * count;
+    if (nGt > 0) {
+      // interpolatedPrecision and mean, with the same operations in the same order.
+      let ap50 = 0;
+      let apSum = 0;
+      for (let t = 0; t < d.tp.length; t++) {
+        const tp = d.tp[t]!;
+        let cum = 0;
+        let seen = 0;
+        for (let j = 0; j < m; j++) {
+          const w = weight[j]!;
+          cum += w * tp[index[j]!]!;
+          seen += w;
+          precision[j] = cum / seen;
+          recall[j] = cum / nGt;
+        }
+        for (let j = m - 2; j >= 0; j--) if (precision[j + 1]! > precision[j]!) precision[j] = precision[j + 1]!;
+        let sum = 0;
+        let j = 0;
+        for (let p = 0; p < RECALL_POINTS; p++) {
+          const r = p / (RECALL_POINTS - 1);
+          while (j < m && recall[j]! < r - 1e-12) j++;
+          sum += j < m ? precision[j]! : 0;
+        }
+        const ap = sum / RECALL_POINTS;
+        if (t === 0) ap50 = ap;
+        apSum += ap;
+      }
+      ap50Sum += ap50;
+      ap5095Sum += apSum / d.tp.length;
+      withGt++;
+    }
+    let kept = 0;
+    let tp = 0;
+    const tp50 = d.tp[0]!;
+    for (let j = 0; j < m; j++) {
+      const i = index[j]!;
+      if (d.conf[i]! >= confidence) {
+        kept += weight[j]!;
+        tp += weight[j]! * tp50[i]!;
+      }
+    }
+    tpAll += tp;
+    predAll += kept;
+    gtAll += nGt;
+  }
+  return {
+    map50: withGt ? ap50Sum / withGt : 0,
+    map50_95: withGt ? ap5095Sum / withGt : 0,
+    precision: predAll ? tpAll / predAll : 0,
+    recall: gtAll ? tpAll / gtAll : 0,
+    f1: predAll + gtAll ? (2 * tpAll) / (predAll + gtAll) : 0,
   };
 }
