@@ -244,3 +244,13 @@ describe('champion from the base branch through the remote cache', () => {
     }
   });
 });
+
+describe('the pull request evaluation workflow', () => {
+  it('checks out the approved head with every branch, so the base branch’s lock can be read', async () => {
+    const doc = parseYaml(await readFile(join(import.meta.dirname, '../../.github/workflows/pr-evaluate.yml'), 'utf8')) as {
+      jobs: Record<string, { steps: { uses?: string; with?: Record<string, unknown> }[] }>;
+    };
+    const checkout = doc.jobs.evaluate!.steps.find((s) => s.uses?.startsWith('actions/checkout@'))!;
+    expect(checkout.with).toMatchObject({ ref: '${{ github.event.pull_request.head.sha }}', 'fetch-depth': 0, 'persist-credentials': false });
+  });
+});
