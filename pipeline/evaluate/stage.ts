@@ -9,13 +9,12 @@ import { exists, writeFileAtomic, writeJsonAtomic } from '../core/fs.ts';
 import type { ParamsOf, ParamSpecs } from '../core/params.ts';
 import { defineStage, type StageContext, type StageResult } from '../core/stage.ts';
 import { LineWriter } from '../data/fusion/csv.ts';
-import { derivedCategoryMap, DEFAULT_USER_FIELDS } from '../data/fusion/derived.ts';
-import { encodeRow, FEATURES, isIssue, RAW_COLUMNS, TARGET_COLUMN, VOCABULARIES } from '../data/fusion/schema.ts';
+import { TARGET_COLUMN, VOCABULARIES } from '../data/fusion/schema.ts';
 import { fromLetterbox, LETTERBOX_PAD_VALUE, type BoxXYXY } from '../data/images/letterbox.ts';
 import { normalizeToCHW } from '../data/images/preprocess.ts';
 import { openImageTensorFile, type ImageBatch, type ImageIndexItem, type ImageTensorFile } from '../data/images/tensor-file.ts';
 import { hashTree } from '../engine/hash.ts';
-import { bucketsFromScores } from '../inference/chain.ts';
+import { bucketsFromScores, contextFeatures } from '../inference/chain.ts';
 import { classifyPrepared, classifyRows, detectPrepared, imageSpec, openModel, type EngineOptions, type OpenedModel } from '../inference/engine.ts';
 import { renderEvaluationMarkdown, evaluationMarker } from '../report/markdown.ts';
 import { writeEvaluationPlots } from '../report/plots.ts';
@@ -609,33 +608,6 @@ export function resampledSplit(file: ImageTensorFile, m: OpenedModel): ImageTens
   };
 }
 
-/** The context-correction model's feature rows for each image: scores, skin-type probabilities and the default user fields. */
-function fusionRows(troubles: readonly Float64Array[], skin: readonly Float64Array[], skinClasses: readonly string[], features: readonly string[]): Float32Array {
-  const index = new Map<string, number>(RAW_COLUMNS.map((c, i) => [c, i]));
-  const map = derivedCategoryMap({});
-  const width = features.length;
-  const order = features.map((f) => FEATURES.indexOf(f));
-  const missing = features.filter((_, i) => order[i]! < 0);
-  if (missing.length) throw new DataError(`the context-correction model expects features the chain does not produce: ${missing.join(', ')}`, { field: 'input.features' });
-  const x = new Float32Array(troubles.length * width);
-  troubles.forEach((tr, r) => {
-    const sk = skin[r]!;
-    let best = 0;
-    for (let k = 1; k < sk.length; k++) if (sk[k]! > sk[best]!) best = k;
-    const cells = RAW_COLUMNS.map((c) => {
-      if (c === TARGET_COLUMN) return '0';
-      if (/^tr_p\d$/.test(c)) return String(tr[Number(c.slice(4))] ?? 0);
-      if (/^sk_p\d$/.test(c)) return String(sk[Number(c.slice(4))] ?? 0);
-      if (c === 'skin_type') return skinClasses[best] ?? 'Normal';
-      return (DEFAULT_USER_FIELDS as Record<string, string>)[c] ?? '';
-    });
-    const row = encodeRow(cells, index, map, { file: 'default user fields', line: 1 });
-    if (isIssue(row)) throw new DataError(`chain: the derived fusion row of image ${r} is invalid: ${row.detail}`);
-    order.forEach((k, i) => (x[r * width + i] = row.features[k]!));
-  });
-  return x;
-}
-
 async function scoreChainStage(ctx: EvaluateContext, eo: EngineOptions, out: LineWriter): Promise<Scored> {
   const [dataDep, detDir, skinDir, ccDir] = ctx.deps as [string, string, string, string];
   const split = ctx.params.split;
@@ -659,7 +631,13 @@ async function scoreChainStage(ctx: EvaluateContext, eo: EngineOptions, out: Lin
     const nc = detClasses.length;
     const troubles = found.map((dets) => detectionClassScores(dets, nc, confidence));
     const skin = file.items.map((_, i) => Float64Array.from(skinProbs.subarray(i * skinClasses.length, (i + 1) * skinClasses.length)));
-    const ccProbs = await classifyRows(context, fusionRows(troubles, skin, skinClasses, context.card.input.features), file.items.length, eo);
+    const rows = file.items.map((item, i) => {
+      const sk = skin[i]!;
+      let best = 0;
+      for (let k = 1; k < sk.length; k++) if (sk[k]! > sk[best]!) best = k;
+      return { id: item.id, troubles: troubles[i]!, skinProbs: sk, skinLabel: skinClasses[best] ?? 'Normal' };
+    });
+    const ccProbs = await classifyRows(context, contextFeatures(context, rows), file.items.length, eo);
     const ccClasses = [...context.card.classes].sort((a, b) => a.index - b.index);
     const pairs: ChainPair[] = [];
     for (let i = 0; i < file.items.length; i++) {
