@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { createActionsCache } from '../../actions/lib/remote-cache.ts';
 import type { RemoteCache } from '../../pipeline/core/ports.ts';
@@ -136,6 +136,9 @@ describe('the stage context', () => {
 });
 
 describe('champion from the base branch through the remote cache', () => {
+  // Each case starts as a fresh runner: nothing in the local cache.
+  beforeEach(() => rm(join(w.root, '.skintwin'), { recursive: true, force: true }));
+
   it('asks the remote cache under the key the engine saved the base run with, and restores the model byte for byte', async () => {
     const remote = folderRemote(store);
     const logger = new RecordingLogger();
@@ -154,7 +157,6 @@ describe('champion from the base branch through the remote cache', () => {
     const again = await baseBranchChampion({ root: w.root, baseRef: 'main', modelDir: MODEL, cacheDir: cacheDir(), dest: dest(), challengerTreeHash: 'x' });
     expect(again.found, again.reason).toBe(true);
     expect(await readdir(join(cacheDir(), 'tmp', 'remote')).catch(() => [])).toEqual([]);
-    await rm(join(w.root, '.skintwin'), { recursive: true, force: true });
   });
 
   it('without a remote cache, or on a remote miss, says where it looked', async () => {
@@ -206,7 +208,6 @@ describe('champion from the base branch through the remote cache', () => {
     const p = await baseBranchChampion({ root: w.root, baseRef: 'main', modelDir: MODEL, cacheDir: cacheDir(), dest: dest(), remoteCache: folderRemote(partial) });
     expect(p.found).toBe(false);
     expect(p.reason).toContain('holds another tree');
-    await rm(join(w.root, '.skintwin'), { recursive: true, force: true });
   });
 
   it('turns a throwing remote cache into a reason and a warning', async () => {
