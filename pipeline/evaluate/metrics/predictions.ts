@@ -8,6 +8,7 @@ import { ConfigurationError, DataError, InterruptedError } from '../../core/erro
 import { suggestion } from '../../core/suggest.ts';
 import type { MetricsReport } from '../types.ts';
 import { scoreDetections, type Box, type DetectionSample } from './detection.ts';
+import { hashRange, IdSet, numberEnd, rangeEquals, scanNumber, skipSpace, stringEnd } from './scan.ts';
 import { classificationReport, detectionSlices, type ExpectedSlices, type SliceColumn } from './slices.ts';
 
 /** How far a row's probabilities may sum from 1 (float32 softmax outputs round). */
@@ -31,10 +32,12 @@ const fail = (at: LineContext, message: string, field?: string, hint?: string): 
 };
 
 /**
- * Calls `onLine` with each non-blank line of the file and its 1-based number, synchronously within
- * each 1 MiB chunk (a per-line promise would cost more than the line's parse).
+ * Calls `onLine` with each line of the file as a range [start, end) of a chunk of text and its
+ * 1-based number, synchronously within each 1 MiB chunk (a per-line promise would cost more than
+ * the line's parse). Lines are not cut out of the chunk: a reader that scans in place allocates
+ * nothing per line. Blank lines are the callee's to skip.
  */
-async function eachLine(path: string, display: string, onLine: (text: string, line: number) => void, signal?: AbortSignal): Promise<void> {
+async function eachLineRange(path: string, display: string, onLine: (text: string, start: number, end: number, line: number) => void, signal?: AbortSignal): Promise<void> {
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
   let rest = '';
   let line = 0;
@@ -45,10 +48,8 @@ async function eachLine(path: string, display: string, onLine: (text: string, li
       let start = 0;
       for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
         line++;
-        const s = text.slice(start, nl);
+        onLine(text, start, nl, line);
         start = nl + 1;
-        // Most lines start with `{`: only others need the whitespace check.
-        if (s.charCodeAt(0) === 123 || s.trim()) onLine(s, line);
       }
       rest = text.slice(start);
     }
@@ -59,7 +60,21 @@ async function eachLine(path: string, display: string, onLine: (text: string, li
   } finally {
     stream.destroy();
   }
-  if (rest.trim()) onLine(rest, line + 1);
+  if (rest.length) onLine(rest, 0, rest.length, line + 1);
+}
+
+/** eachLineRange with each non-blank line cut out. */
+function eachLine(path: string, display: string, onLine: (text: string, line: number) => void, signal?: AbortSignal): Promise<void> {
+  return eachLineRange(
+    path,
+    display,
+    (text, start, end, line) => {
+      const s = text.slice(start, end);
+      // Most lines start with `{`: only others need the whitespace check.
+      if (s.charCodeAt(0) === 123 || s.trim()) onLine(s, line);
+    },
+    signal,
+  );
 }
 
 function parseLine(text: string, at: LineContext): Record<string, unknown> {
@@ -74,18 +89,27 @@ function parseLine(text: string, at: LineContext): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function readId(row: Record<string, unknown>, at: LineContext, seen: Set<string>): string {
+function readId(row: Record<string, unknown>, at: LineContext, seen: IdSet): string {
   const raw = row.id;
   if ((typeof raw !== 'string' || raw === '') && typeof raw !== 'number') fail(at, 'missing `id` (a non-empty string)', 'id');
   const id = String(raw);
-  if (seen.has(id)) fail(at, `duplicate id \`${id}\`: each row must be scored once`, 'id');
-  seen.add(id);
+  if (!seen.add(id)) fail(at, `duplicate id \`${id}\`: each row must be scored once`, 'id');
   return id;
+}
+
+interface Column {
+  values: string[];
+  index: Map<string, number>;
+  /** hashRange of a value → its code (the fast path's lookup, checked against `values`). */
+  byHash: Map<number, number>;
+  codes: Int32Array;
 }
 
 /** Grows a slice column per key as rows arrive; rows before a key first appears lack it (−1). */
 class SliceBuilder {
-  readonly columns = new Map<string, { values: string[]; index: Map<string, number>; codes: Int32Array }>();
+  readonly columns = new Map<string, Column>();
+  /** hashRange of a key → its column, for the fast path (which leaves new keys to add()). */
+  readonly byHash = new Map<number, { key: string; column: Column }>();
   private capacity = 1024;
 
   add(row: Record<string, unknown>, r: number, at: LineContext): void {
@@ -96,22 +120,34 @@ class SliceBuilder {
       const raw = (slice as Record<string, unknown>)[key];
       if (typeof raw !== 'string' && typeof raw !== 'number') fail(at, `slice \`${key}\` must be a string`, `slice.${key}`);
       let col = this.columns.get(key);
-      if (!col) this.columns.set(key, (col = { values: [], index: new Map(), codes: new Int32Array(this.capacity).fill(-1) }));
-      if (r >= col.codes.length) {
-        while (this.capacity <= r) this.capacity *= 2;
-        const grown = new Int32Array(this.capacity).fill(-1);
-        grown.set(col.codes);
-        col.codes = grown;
+      if (!col) {
+        this.columns.set(key, (col = { values: [], index: new Map(), byHash: new Map(), codes: new Int32Array(this.capacity).fill(-1) }));
+        this.byHash.set(hashRange(key, 0, key.length), { key, column: col });
       }
-      const value = String(raw);
-      let code = col.index.get(value);
-      if (code === undefined) {
-        code = col.values.length;
-        col.index.set(value, code);
-        col.values.push(value);
-      }
-      col.codes[r] = code;
+      this.set(col, this.code(col, String(raw)), r);
     }
+  }
+
+  /** The code of `value` in `col`, new ones numbered in order of appearance. */
+  code(col: Column, value: string): number {
+    let code = col.index.get(value);
+    if (code === undefined) {
+      code = col.values.length;
+      col.index.set(value, code);
+      col.values.push(value);
+      col.byHash.set(hashRange(value, 0, value.length), code);
+    }
+    return code;
+  }
+
+  set(col: Column, code: number, r: number): void {
+    if (r >= col.codes.length) {
+      while (this.capacity <= r) this.capacity *= 2;
+      const grown = new Int32Array(this.capacity).fill(-1);
+      grown.set(col.codes);
+      col.codes = grown;
+    }
+    col.codes[r] = code;
   }
 
   finish(n: number): Map<string, SliceColumn> {
@@ -125,34 +161,52 @@ class SliceBuilder {
   }
 }
 
-/** Read a classification predictions file; `classes` fixes the column order (else the first row's `probs` keys). */
+/**
+ * Read a classification predictions file; `classes` fixes the column order (else the first row's
+ * `probs` keys). `o.reference`: every line through JSON.parse (what the fast path must equal).
+ */
 export async function readClassificationPredictions(
   path: string,
   display: string,
-  o: { classes?: readonly string[]; signal?: AbortSignal } = {},
+  o: { classes?: readonly string[]; signal?: AbortSignal; reference?: boolean } = {},
 ): Promise<ClassificationPredictions> {
   let classes: string[] | undefined = o.classes ? [...o.classes] : undefined;
   let classIndex = new Map<string, number>();
+  let classByHash = new Map<number, number>();
   let C = 0;
   let capacity = 1024;
   let labels = new Int32Array(capacity);
   let probs = new Float64Array(0);
-  const seen = new Set<string>();
+  let stamp = new Int32Array(0);
+  const seen = new IdSet();
   const slices = new SliceBuilder();
   const setClasses = (names: string[]): void => {
     classes = names;
     C = names.length;
     classIndex = new Map(names.map((c, k) => [c, k]));
+    classByHash = new Map(names.map((c, k) => [hashRange(c, 0, c.length), k]));
     probs = new Float64Array(capacity * C);
+    stamp = new Int32Array(C);
   };
   if (classes) {
     if (new Set(classes).size !== classes.length || classes.some((c) => c === '')) throw new ConfigurationError('classes must be distinct, non-empty names', { field: 'classes' });
     setClasses(classes);
   }
   let n = 0;
+  const grow = (): void => {
+    capacity *= 2;
+    const l = new Int32Array(capacity);
+    l.set(labels);
+    labels = l;
+    const q = new Float64Array(capacity * C);
+    q.set(probs);
+    probs = q;
+  };
   const at: LineContext = { file: display, line: 0 };
-  await eachLine(path, display, (text, line) => {
-    at.line = line;
+  const reference = o.reference === true;
+
+  /** The reference reader of one line: JSON.parse, then every check with its message. */
+  const slowRow = (text: string): void => {
     const row = parseLine(text, at);
     readId(row, at, seen);
     const p = row.probs;
@@ -168,15 +222,7 @@ export async function readClassificationPredictions(
     if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') fail(at, 'missing `label` (the true class)', 'label');
     const label = classIndex.get(String(rawLabel));
     if (label === undefined) fail(at, `unknown label \`${String(rawLabel)}\``, 'label', suggestion(String(rawLabel), names) ?? `classes: ${names.join(', ')}`);
-    if (n === capacity) {
-      capacity *= 2;
-      const l = new Int32Array(capacity);
-      l.set(labels);
-      labels = l;
-      const q = new Float64Array(capacity * C);
-      q.set(probs);
-      probs = q;
-    }
+    if (n === capacity) grow();
     let sum = 0;
     let keys = 0;
     for (const _ in pr) keys++;
@@ -200,7 +246,164 @@ export async function readClassificationPredictions(
     labels[n] = label!;
     slices.add(row, n, at);
     n++;
-  }, o.signal);
+  };
+
+  // Slice values of the line under the fast path, applied only once the whole line is accepted.
+  const pendingColumns: Column[] = [];
+  const pendingValues: string[] = [];
+  const pendingCodes: number[] = [];
+  let generation = 0;
+
+  /**
+   * The common line — {"id": "…", "label": "…", "probs": {…numbers}, "slice": {…strings}} with
+   * classes and slice keys already known and no escapes — read in place without JSON.parse or
+   * substrings. Returns false, having changed nothing that the reference reader would not
+   * overwrite, for anything else or anything wrong: slowRow then reads the line and raises
+   * its error, so every message stays the reference reader's.
+   */
+  const fastRow = (s: string, i: number, end: number): boolean => {
+    if (!classes) return false;
+    if (n === capacity) grow();
+    const base = n * C;
+    const gen = ++generation;
+    let idFrom = -1;
+    let idTo = -1;
+    let labelFrom = -1;
+    let labelTo = -1;
+    let probsSeen = false;
+    let sliceSeen = false;
+    let count = 0;
+    let pending = 0;
+    i = skipSpace(s, i + 1, end);
+    if (s.charCodeAt(i) !== 34) return false;
+    for (;;) {
+      // A key.
+      if (s.charCodeAt(i) !== 34) return false;
+      const keyFrom = i + 1;
+      const keyTo = stringEnd(s, i, end);
+      if (keyTo < 0) return false;
+      i = skipSpace(s, keyTo + 1, end);
+      if (s.charCodeAt(i) !== 58) return false;
+      i = skipSpace(s, i + 1, end);
+      const c = s.charCodeAt(i);
+      const len = keyTo - keyFrom;
+      if (len === 2 && rangeEquals(s, keyFrom, keyTo, 'id')) {
+        if (idFrom >= 0 || c !== 34) return false;
+        idFrom = i + 1;
+        idTo = stringEnd(s, i, end);
+        if (idTo <= idFrom) return false;
+        i = idTo + 1;
+      } else if (len === 5 && rangeEquals(s, keyFrom, keyTo, 'label')) {
+        if (labelFrom >= 0 || c !== 34) return false;
+        labelFrom = i + 1;
+        labelTo = stringEnd(s, i, end);
+        if (labelTo < 0) return false;
+        i = labelTo + 1;
+      } else if (len === 5 && rangeEquals(s, keyFrom, keyTo, 'probs')) {
+        if (probsSeen || c !== 123) return false;
+        probsSeen = true;
+        i = skipSpace(s, i + 1, end);
+        if (s.charCodeAt(i) !== 125) {
+          for (;;) {
+            if (s.charCodeAt(i) !== 34) return false;
+            const nameTo = stringEnd(s, i, end);
+            if (nameTo < 0) return false;
+            const k = classByHash.get(hashRange(s, i + 1, nameTo));
+            if (k === undefined || stamp[k] === gen || !rangeEquals(s, i + 1, nameTo, classes[k]!)) return false;
+            stamp[k] = gen;
+            count++;
+            i = skipSpace(s, nameTo + 1, end);
+            if (s.charCodeAt(i) !== 58) return false;
+            i = skipSpace(s, i + 1, end);
+            const x = scanNumber(s, i, end);
+            if (!(x >= 0 && x <= 1)) return false;
+            probs[base + k] = x;
+            i = skipSpace(s, numberEnd, end);
+            const d = s.charCodeAt(i);
+            if (d === 44) i = skipSpace(s, i + 1, end);
+            else if (d === 125) break;
+            else return false;
+          }
+        }
+        i++;
+      } else if (len === 5 && rangeEquals(s, keyFrom, keyTo, 'slice')) {
+        if (sliceSeen || c !== 123) return false;
+        sliceSeen = true;
+        i = skipSpace(s, i + 1, end);
+        if (s.charCodeAt(i) !== 125) {
+          for (;;) {
+            if (s.charCodeAt(i) !== 34) return false;
+            const nameTo = stringEnd(s, i, end);
+            if (nameTo < 0) return false;
+            const known = slices.byHash.get(hashRange(s, i + 1, nameTo));
+            if (!known || !rangeEquals(s, i + 1, nameTo, known.key)) return false;
+            const col = known.column;
+            for (let q = 0; q < pending; q++) if (pendingColumns[q] === col) return false;
+            i = skipSpace(s, nameTo + 1, end);
+            if (s.charCodeAt(i) !== 58) return false;
+            i = skipSpace(s, i + 1, end);
+            if (s.charCodeAt(i) !== 34) return false;
+            const valueTo = stringEnd(s, i, end);
+            if (valueTo < 0) return false;
+            const code = col.byHash.get(hashRange(s, i + 1, valueTo));
+            const hit = code !== undefined && rangeEquals(s, i + 1, valueTo, col.values[code]!);
+            pendingColumns[pending] = col;
+            pendingCodes[pending] = hit ? code! : -1;
+            pendingValues[pending] = hit ? '' : s.slice(i + 1, valueTo);
+            pending++;
+            i = skipSpace(s, valueTo + 1, end);
+            const d = s.charCodeAt(i);
+            if (d === 44) i = skipSpace(s, i + 1, end);
+            else if (d === 125) break;
+            else return false;
+          }
+        }
+        i++;
+      } else if (c === 34) {
+        // Another field: ignored, as by the reference reader, when a plain string or a number.
+        const to = stringEnd(s, i, end);
+        if (to < 0) return false;
+        i = to + 1;
+      } else {
+        if (Number.isNaN(scanNumber(s, i, end))) return false;
+        i = numberEnd;
+      }
+      i = skipSpace(s, i, end);
+      const d = s.charCodeAt(i);
+      if (d === 44) i = skipSpace(s, i + 1, end);
+      else if (d === 125) break;
+      else return false;
+    }
+    if (skipSpace(s, i + 1, end) !== end) return false;
+    if (idFrom < 0 || labelFrom < 0 || count !== C) return false;
+    const label = classByHash.get(hashRange(s, labelFrom, labelTo));
+    if (label === undefined || !rangeEquals(s, labelFrom, labelTo, classes[label]!)) return false;
+    let sum = 0;
+    for (let k = 0; k < C; k++) sum += probs[base + k]!;
+    if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) return false;
+    // The last check, and the first change: a duplicate is left to slowRow to report.
+    if (!seen.add(s, idFrom, idTo)) return false;
+    labels[n] = label;
+    for (let q = 0; q < pending; q++) {
+      const col = pendingColumns[q]!;
+      slices.set(col, pendingCodes[q]! >= 0 ? pendingCodes[q]! : slices.code(col, pendingValues[q]!), n);
+    }
+    n++;
+    return true;
+  };
+
+  await eachLineRange(
+    path,
+    display,
+    (text, start, end, line) => {
+      if (!reference && text.charCodeAt(start) === 123 && fastRow(text, start, end)) return;
+      const s = text.slice(start, end);
+      if (s.charCodeAt(0) !== 123 && !s.trim()) return;
+      at.line = line;
+      slowRow(s);
+    },
+    o.signal,
+  );
   if (n === 0) throw new DataError('no predictions in the file (empty test split)', { file: display });
   return { classes: classes!, labels: labels.slice(0, n), probs: probs.slice(0, n * C), slices: slices.finish(n) };
 }
@@ -234,7 +437,7 @@ export async function readDetectionPredictions(
     return k!;
   };
   const samples: DetectionSample[] = [];
-  const seen = new Set<string>();
+  const seen = new IdSet();
   const at: LineContext = { file: display, line: 0 };
   await eachLine(path, display, (text, line) => {
     at.line = line;
