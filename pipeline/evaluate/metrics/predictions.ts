@@ -105,11 +105,24 @@ interface Column {
   codes: Int32Array;
 }
 
+/** The code of the value s[from, to) in `col`, or −1 where it is new: a scan of few values, else a hash. */
+function valueCode(col: Column, s: string, from: number, to: number): number {
+  const values = col.values;
+  if (values.length <= 8) {
+    for (let c = 0; c < values.length; c++) if (rangeEquals(s, from, to, values[c]!)) return c;
+    return -1;
+  }
+  const code = col.byHash.get(hashRange(s, from, to));
+  return code !== undefined && rangeEquals(s, from, to, values[code]!) ? code : -1;
+}
+
 /** Grows a slice column per key as rows arrive; rows before a key first appears lack it (−1). */
 class SliceBuilder {
   readonly columns = new Map<string, Column>();
   /** hashRange of a key → its column, for the fast path (which leaves new keys to add()). */
   readonly byHash = new Map<number, { key: string; column: Column }>();
+  /** The columns in order of appearance. */
+  readonly list: { key: string; column: Column }[] = [];
   private capacity = 1024;
 
   add(row: Record<string, unknown>, r: number, at: LineContext): void {
@@ -122,7 +135,9 @@ class SliceBuilder {
       let col = this.columns.get(key);
       if (!col) {
         this.columns.set(key, (col = { values: [], index: new Map(), byHash: new Map(), codes: new Int32Array(this.capacity).fill(-1) }));
-        this.byHash.set(hashRange(key, 0, key.length), { key, column: col });
+        const entry = { key, column: col };
+        this.byHash.set(hashRange(key, 0, key.length), entry);
+        this.list.push(entry);
       }
       this.set(col, this.code(col, String(raw)), r);
     }
@@ -308,8 +323,9 @@ export async function readClassificationPredictions(
             if (s.charCodeAt(i) !== 34) return false;
             const nameTo = stringEnd(s, i, end);
             if (nameTo < 0) return false;
-            const k = classByHash.get(hashRange(s, i + 1, nameTo));
-            if (k === undefined || stamp[k] === gen || !rangeEquals(s, i + 1, nameTo, classes[k]!)) return false;
+            // Rows usually list the classes in one order: try the expected one before hashing.
+            let k = count < C && rangeEquals(s, i + 1, nameTo, classes[count]!) ? count : classByHash.get(hashRange(s, i + 1, nameTo));
+            if (k === undefined || stamp[k] === gen || (k !== count && !rangeEquals(s, i + 1, nameTo, classes[k]!))) return false;
             stamp[k] = gen;
             count++;
             i = skipSpace(s, nameTo + 1, end);
@@ -335,9 +351,14 @@ export async function readClassificationPredictions(
             if (s.charCodeAt(i) !== 34) return false;
             const nameTo = stringEnd(s, i, end);
             if (nameTo < 0) return false;
-            const known = slices.byHash.get(hashRange(s, i + 1, nameTo));
-            if (!known || !rangeEquals(s, i + 1, nameTo, known.key)) return false;
-            const col = known.column;
+            const expected = slices.list[pending];
+            let col: Column;
+            if (expected && rangeEquals(s, i + 1, nameTo, expected.key)) col = expected.column;
+            else {
+              const known = slices.byHash.get(hashRange(s, i + 1, nameTo));
+              if (!known || !rangeEquals(s, i + 1, nameTo, known.key)) return false;
+              col = known.column;
+            }
             for (let q = 0; q < pending; q++) if (pendingColumns[q] === col) return false;
             i = skipSpace(s, nameTo + 1, end);
             if (s.charCodeAt(i) !== 58) return false;
@@ -345,10 +366,10 @@ export async function readClassificationPredictions(
             if (s.charCodeAt(i) !== 34) return false;
             const valueTo = stringEnd(s, i, end);
             if (valueTo < 0) return false;
-            const code = col.byHash.get(hashRange(s, i + 1, valueTo));
-            const hit = code !== undefined && rangeEquals(s, i + 1, valueTo, col.values[code]!);
+            const code = valueCode(col, s, i + 1, valueTo);
+            const hit = code >= 0;
             pendingColumns[pending] = col;
-            pendingCodes[pending] = hit ? code! : -1;
+            pendingCodes[pending] = code;
             pendingValues[pending] = hit ? '' : s.slice(i + 1, valueTo);
             pending++;
             i = skipSpace(s, valueTo + 1, end);
@@ -376,8 +397,14 @@ export async function readClassificationPredictions(
     }
     if (skipSpace(s, i + 1, end) !== end) return false;
     if (idFrom < 0 || labelFrom < 0 || count !== C) return false;
-    const label = classByHash.get(hashRange(s, labelFrom, labelTo));
-    if (label === undefined || !rangeEquals(s, labelFrom, labelTo, classes[label]!)) return false;
+    let label = -1;
+    if (C <= 8) {
+      for (let k = 0; k < C; k++) if (rangeEquals(s, labelFrom, labelTo, classes[k]!)) label = k;
+    } else {
+      const k = classByHash.get(hashRange(s, labelFrom, labelTo));
+      if (k !== undefined && rangeEquals(s, labelFrom, labelTo, classes[k]!)) label = k;
+    }
+    if (label < 0) return false;
     let sum = 0;
     for (let k = 0; k < C; k++) sum += probs[base + k]!;
     if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) return false;
