@@ -10,7 +10,7 @@ import { stageKinds } from '../../pipeline/stages.ts';
 import { renderActionMain, renderActionYaml } from './action-yaml.ts';
 
 /** Folders under actions/ that are not stage actions. */
-export const NON_STAGE_ACTIONS: ReadonlySet<string> = new Set(['lib', 'setup', 'publish-evaluation']);
+export const NON_STAGE_ACTIONS: ReadonlySet<string> = new Set(['lib', 'setup', 'publish-evaluation', 'repro']);
 
 export interface GenResult {
   /** Files (relative to root) whose content differs from what the generator produces. */

@@ -54,7 +54,7 @@ function setAllOutputs(values: Record<string, string>): void {
   for (const [name, value] of Object.entries(values)) core.setOutput(name, value);
 }
 
-function summaryOf(run: StageRun): string {
+export function summaryOf(run: StageRun): string {
   if (run.action === 'failed') {
     const body = run.summary.trim() ? `${run.summary.trim()}\n\n` : '';
     return `### \`${run.stage}\` (${run.kind}) failed\n\n${body}\`\`\`\n${run.error ?? 'failed'}\n\`\`\`\n`;
@@ -66,7 +66,7 @@ function summaryOf(run: StageRun): string {
   return body;
 }
 
-async function writeSummary(markdown: string): Promise<void> {
+export async function writeSummary(markdown: string): Promise<void> {
   // Outside a runner (or a harness without the file) there is no job summary to write.
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   await core.summary.addRaw(markdown, true).write();

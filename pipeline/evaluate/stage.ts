@@ -248,6 +248,9 @@ async function findChampion(ctx: EvaluateContext, model: string, modelDir: strin
     cacheDir: ctx.path(ctx.settings.cacheDir),
     dest: join(ctx.tmpDir, 'champion'),
     challengerTreeHash: challengerTree?.hash,
+    // On a fresh runner the local cache is empty: the base branch's run saved the model remotely.
+    ...(ctx.remoteCache ? { remoteCache: ctx.remoteCache } : {}),
+    logger: ctx.logger,
   });
   if (base.found) return base;
   reasons.push(`base branch: ${base.reason}`);
