@@ -669,14 +669,16 @@ export async function* decodedBatches<T extends ImageFile>(
   const decode = async (batch: PendingBatch<T>, index: number): Promise<void> => {
     const slot = batch.slots[index]!;
     try {
-      const bytes = await readFile(slot.item.path);
+      // By path, as prepare-data does: a JPEG is then decoded DCT-scaled, so serving and evaluation
+      // see the same pixels the model was trained on (and decode faster).
+      const source = slot.item.path;
       const byResize = new Map<string, Awaited<ReturnType<typeof preprocessImage>>>();
       let known: { width: number; height: number } | undefined;
       for (const [j, spec] of specs.entries()) {
         const key = `${spec.resize}:${spec.size}`;
         let image = byResize.get(key);
         if (!image) {
-          image = await preprocessImage(bytes, { size: spec.size, resize: spec.resize }, known);
+          image = await preprocessImage(source, { size: spec.size, resize: spec.resize }, known);
           byResize.set(key, image);
           known = { width: image.width, height: image.height };
         }
