@@ -12,7 +12,20 @@ import { startResultsStandIn, type ResultsStandIn } from '../support/actions-run
 import { prepareCheckout, pushEvent, runWorkflowJob, type JobRun } from '../support/runner/index.ts';
 
 // Every stage step of the `retrain` job, in order, and the outs they write.
-const stages = ['fetch-synthetic', 'build-fusion', 'prepare-face-troubles', 'prepare-skin-type', 'prepare-fusion', 'train-context-correction'];
+const stages = [
+  'fetch-synthetic',
+  'build-fusion',
+  'prepare-face-troubles',
+  'prepare-skin-type',
+  'prepare-fusion',
+  'train-context-correction',
+  'train-skin-type',
+  'train-skin-detection',
+  'evaluate-context-correction',
+  'evaluate-skin-type',
+  'evaluate-skin-detection',
+  'evaluate-chain',
+];
 const outs = [
   'data/raw/synthetic',
   'data/fusion/synthetic',
@@ -20,6 +33,12 @@ const outs = [
   'data/processed/skin-type',
   'data/processed/fusion',
   'models/context-correction',
+  'models/skin-type',
+  'models/skin-detection',
+  'reports/context-correction',
+  'reports/skin-type',
+  'reports/skin-detection',
+  'reports/chain',
 ];
 
 let checkout: string;
@@ -67,6 +86,9 @@ beforeAll(async () => {
   const doc = parseDocument(await readFile(file, 'utf8'));
   expect(doc.getIn(['stages', 'fetch-synthetic', 'params', 'source'])).toBe('synthetic');
   doc.setIn(['stages', 'fetch-synthetic', 'params', 'size'], 'tiny');
+  // A few epochs and no champion lookup: the job checks the plumbing, not the models.
+  for (const stage of ['train-skin-type', 'train-skin-detection']) doc.setIn(['stages', stage, 'params', 'epochs'], 3);
+  for (const stage of stages.filter((s) => s.startsWith('evaluate-'))) doc.setIn(['stages', stage, 'params', 'champion'], 'none');
   await writeFile(file, doc.toString());
   results = await startResultsStandIn();
 });
@@ -99,7 +121,7 @@ describe('retrain.yml on a push to main', () => {
   });
 
   it('restores every stage from the Actions cache on a clean runner, byte for byte', { timeout: 180_000 }, async () => {
-    for (const dir of ['data/raw', 'data/fusion', 'data/processed', 'models/context-correction', '.skintwin']) {
+    for (const dir of ['data/raw', 'data/fusion', 'data/processed', 'models', 'reports', '.skintwin']) {
       await rm(join(checkout, dir), { recursive: true, force: true });
     }
     const lock = join(checkout, 'pipeline/pipeline.lock');
