@@ -52,6 +52,39 @@ export function pHash(gray32: ArrayLike<number>): string {
 
 const POPCOUNT4 = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
 
+/** Hex hashes of one length as big-endian 32-bit words: hash i is words[i*per … i*per+per). */
+export interface PackedHashes {
+  readonly words: Uint32Array;
+  /** Words per hash; the last is zero-padded when the digits are not a multiple of 8. */
+  readonly per: number;
+  /** Hex digits per hash. */
+  readonly digits: number;
+  readonly count: number;
+}
+
+/**
+ * Pack hex hashes (all of one length) into one typed array: 4 bytes per 8 digits instead of a
+ * string each, and numbers to compare instead of slices. Digits are read by char code so packing
+ * 100,000 hashes makes no temporary strings.
+ */
+export function packHexHashes(hashes: readonly string[]): PackedHashes {
+  const digits = hashes[0]?.length ?? 0;
+  const per = Math.ceil(digits / 8);
+  const words = new Uint32Array(hashes.length * per);
+  for (let i = 0; i < hashes.length; i++) {
+    const h = hashes[i]!;
+    if (h.length !== digits) throw new Error(`hash ${i} has ${h.length} hex digits, hash 0 has ${digits}`);
+    for (let k = 0; k < digits; k++) {
+      const c = h.charCodeAt(k);
+      // 0-9, a-f, A-F
+      const v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (v < 0) throw new Error(`hash ${i} is not hex: ${JSON.stringify(h[k])} at digit ${k}`);
+      words[i * per + (k >> 3)]! |= v << (28 - 4 * (k & 7));
+    }
+  }
+  return { words, per, digits, count: hashes.length };
+}
+
 /** Hamming distance of two hex hashes of the same length. */
 export function hamming(a: string, b: string): number {
   let d = 0;
