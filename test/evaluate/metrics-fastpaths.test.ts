@@ -3,11 +3,15 @@ import {
   classificationMetricsWithAuc,
   compareClassification,
   compareDetection,
+  groupedAuc,
+  metricsOfRows,
   pairedBootstrapMany,
   prepareClassification,
   preparedDetectionHeadline,
   preparedHeadline,
   prepareDetections,
+  rowTerms,
+  scoreOrder,
   scorePrepared,
   seededRandom,
   type DetectionSample,
@@ -80,6 +84,27 @@ describe('prepared classification headline', () => {
     const fast = compareClassification(labels, a, b, classes, o).comparison.map((d) => d.ci95);
     expect(fast).toEqual(slow);
     expect(fast.every((ci) => ci !== null && ci[0] <= ci[1])).toBe(true);
+  });
+});
+
+describe('metrics of a subset of rows from their terms', () => {
+  it('equal classificationMetricsWithAuc on the rows copied out, bit for bit', () => {
+    const n = 400;
+    const C = 5;
+    const { labels, a } = rows(n, C, 21, 3);
+    const classes = Array.from({ length: C }, (_, k) => `c${k}`);
+    const terms = rowTerms(labels, a, classes);
+    const orders = Array.from({ length: C }, (_, k) => scoreOrder(a, n, C, k));
+    const all = orders.map((o, k) => groupedAuc(labels, k, o, null, 1)[0] ?? null);
+    expect(metricsOfRows(terms, classes, all, null)).toEqual(classificationMetricsWithAuc(labels, a, classes, null));
+    const subset = Int32Array.from({ length: n }, (_, r) => r).filter((r) => r % 3 !== 1 && r % 7 !== 0);
+    const subLabels = Int32Array.from(subset, (r) => labels[r]!);
+    const subProbs = new Float64Array(subset.length * C);
+    subset.forEach((r, i) => subProbs.set(a.subarray(r * C, (r + 1) * C), i * C));
+    const aucs = [0.5, null, 0.25, 0.75, 1];
+    const expected = classificationMetricsWithAuc(subLabels, subProbs, classes, aucs);
+    expect(metricsOfRows(terms, classes, aucs, subset)).toEqual(expected);
+    expect(expected.n).toBe(subset.length);
   });
 });
 

@@ -250,6 +250,27 @@ export function classificationMetricsWithAuc(
   }
 
   if (n === 0) throw new DataError('no rows to score (every weight is 0)');
+  return summarize({ cm, binCount, binConf, binCorrect, logLoss, brier, top2, n }, classes, (k) =>
+    aucs ? (aucs[k] ?? null) : (groupedAuc(labels, k, o.orders?.[k] ?? scoreOrder(probs, rows, C, k), null, 1, weights)[0] ?? null),
+  );
+}
+
+/** Sums over the scored rows, from which every figure follows. */
+interface Tallies {
+  /** C × C confusion counts, true class by row. */
+  cm: Float64Array;
+  binCount: Float64Array;
+  binConf: Float64Array;
+  binCorrect: Float64Array;
+  logLoss: number;
+  brier: number;
+  top2: number;
+  n: number;
+}
+
+function summarize(t: Tallies, classes: readonly string[], aucOf: (k: number) => number | null): ClassificationMetrics {
+  const { cm, binCount, binConf, binCorrect, logLoss, brier, top2, n } = t;
+  const C = classes.length;
   const support = new Float64Array(C);
   const predicted = new Float64Array(C);
   let correct = 0;
@@ -279,9 +300,7 @@ export function classificationMetricsWithAuc(
     const recall = ratio(tp, support[k]!);
     // 2tp / (2tp + fp + fn): equal to the harmonic mean where that is defined, 0 otherwise.
     const f1 = ratio(2 * tp, predicted[k]! + support[k]!);
-    const auc = aucs
-      ? (aucs[k] ?? null)
-      : (groupedAuc(labels, k, o.orders?.[k] ?? scoreOrder(probs, rows, C, k), null, 1, weights)[0] ?? null);
+    const auc = aucOf(k);
     perClass[classes[k]!] = { precision, recall, f1, support: support[k]!, roc_auc: auc };
     pMacro += precision;
     rMacro += recall;
@@ -346,9 +365,8 @@ export function classificationMetricsWithAuc(
  * the labels folded in. A resample then costs one pass over the rows plus one walk per class,
  * with no Math.log, no n × C loop and no sort.
  */
-export interface PreparedClassification {
-  rows: number;
-  classes: number;
+/** Per-row terms of the metrics: computed once, they serve every slice and every resample. */
+export interface RowTerms {
   labels: Int32Array;
   /** Top-1 class per row. */
   predicted: Int32Array;
@@ -361,6 +379,11 @@ export interface PreparedClassification {
   bin: Uint8Array;
   /** 1 where the true class is among the top two. */
   top2: Uint8Array;
+}
+
+export interface PreparedClassification extends RowTerms {
+  rows: number;
+  classes: number;
   /**
    * Class k's score order at [k·rows, (k+1)·rows), one word per entry (one load in the hot
    * loop): row index << 2, bit 0 set where the row is of class k, bit 1 where the next entry ties.
@@ -368,16 +391,17 @@ export interface PreparedClassification {
   entries: Uint32Array;
 }
 
-export function prepareClassification(labels: ArrayLike<number>, probs: Float32Array | Float64Array, classes: readonly string[]): PreparedClassification {
+/**
+ * RowTerms of every row, checking labels and NaNs as classificationMetricsWithAuc does (same
+ * messages, same first bad row); the arithmetic is its own, so the terms are equal to the bit.
+ */
+export function rowTerms(labels: ArrayLike<number>, probs: Float32Array | Float64Array, classes: readonly string[]): RowTerms {
   const rows = labels.length;
   const C = classes.length;
   if (C === 0) throw new DataError('no classes to score');
   if (rows === 0) throw new DataError('no rows to score (empty test split)');
   if (probs.length !== rows * C) throw new DataError(`probabilities hold ${probs.length} values, expected ${rows} rows × ${C} classes`);
-  if (rows >= 2 ** 30) throw new DataError(`${rows} rows: the bootstrap takes fewer than 2³⁰`);
-  const p: PreparedClassification = {
-    rows,
-    classes: C,
+  const t: RowTerms = {
     labels: new Int32Array(rows),
     predicted: new Int32Array(rows),
     logTerm: new Float64Array(rows),
@@ -385,9 +409,7 @@ export function prepareClassification(labels: ArrayLike<number>, probs: Float32A
     conf: new Float64Array(rows),
     bin: new Uint8Array(rows),
     top2: new Uint8Array(rows),
-    entries: new Uint32Array(rows * C),
   };
-  // The same arithmetic, in the same order, as classificationMetricsWithAuc: the terms are equal to the last bit.
   for (let r = 0; r < rows; r++) {
     const y = labels[r]!;
     if (!(y >= 0 && y < C) || !Number.isInteger(y)) throw new DataError(`row ${r + 1}: label index ${y} is not one of the ${C} classes`);
@@ -408,14 +430,56 @@ export function prepareClassification(labels: ArrayLike<number>, probs: Float32A
       sq += d * d;
       if (q > py || (q === py && k < y)) ahead++;
     }
-    p.labels[r] = y;
-    p.predicted[r] = best;
-    p.sq[r] = sq;
-    p.top2[r] = ahead < 2 ? 1 : 0;
-    p.logTerm[r] = Math.log(Math.min(Math.max(py, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS));
-    p.conf[r] = bestP;
-    p.bin[r] = confidenceBin(bestP);
+    t.labels[r] = y;
+    t.predicted[r] = best;
+    t.sq[r] = sq;
+    t.top2[r] = ahead < 2 ? 1 : 0;
+    t.logTerm[r] = Math.log(Math.min(Math.max(py, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS));
+    t.conf[r] = bestP;
+    t.bin[r] = confidenceBin(bestP);
   }
+  return t;
+}
+
+/**
+ * classificationMetricsWithAuc of the rows `rows` (ascending; null: every row) from their terms,
+ * equal to it on those rows copied out: the same sums in the same order, without the copy or
+ * another pass over the probabilities.
+ */
+export function metricsOfRows(t: RowTerms, classes: readonly string[], aucs: readonly (number | null)[], rows: Int32Array | null): ClassificationMetrics {
+  const C = classes.length;
+  const m = rows ? rows.length : t.labels.length;
+  if (m === 0) throw new DataError('no rows to score (empty test split)');
+  const cm = new Float64Array(C * C);
+  const binCount = new Float64Array(ECE_BINS);
+  const binConf = new Float64Array(ECE_BINS);
+  const binCorrect = new Float64Array(ECE_BINS);
+  const { labels, predicted, logTerm, sq, conf, bin, top2: t2 } = t;
+  let logLoss = 0;
+  let brier = 0;
+  let top2 = 0;
+  for (let i = 0; i < m; i++) {
+    const r = rows ? rows[i]! : i;
+    const y = labels[r]!;
+    const best = predicted[r]!;
+    const b = bin[r]!;
+    cm[y * C + best]! += 1;
+    brier += 1 * sq[r]!;
+    if (t2[r]) top2 += 1;
+    logLoss -= 1 * logTerm[r]!;
+    binCount[b]! += 1;
+    binConf[b]! += 1 * conf[r]!;
+    if (best === y) binCorrect[b]! += 1;
+  }
+  return summarize({ cm, binCount, binConf, binCorrect, logLoss, brier, top2, n: m }, classes, (k) => aucs[k] ?? null);
+}
+
+export function prepareClassification(labels: ArrayLike<number>, probs: Float32Array | Float64Array, classes: readonly string[]): PreparedClassification {
+  const terms = rowTerms(labels, probs, classes);
+  const rows = labels.length;
+  const C = classes.length;
+  if (rows >= 2 ** 30) throw new DataError(`${rows} rows: the bootstrap takes fewer than 2³⁰`);
+  const p: PreparedClassification = { ...terms, rows, classes: C, entries: new Uint32Array(rows * C) };
   for (let k = 0; k < C; k++) {
     const { order, keys } = scoreOrder(probs, rows, C, k);
     const at = k * rows;

@@ -1,9 +1,9 @@
 // Evaluation metrics: classification and detection figures, per-slice breakdowns, champion /
 // challenger comparison and the predictions-file reader behind `skintwin metrics`.
 
-export { argmaxRow, classificationMetrics, classificationMetricsWithAuc, confidenceBin, ECE_BINS, groupedAuc, LOG_LOSS_EPS, prepareClassification, preparedHeadline, rocAucOneVsRest, scoreOrder } from './classification.ts';
+export { argmaxRow, classificationMetrics, classificationMetricsWithAuc, confidenceBin, ECE_BINS, groupedAuc, LOG_LOSS_EPS, metricsOfRows, prepareClassification, preparedHeadline, rocAucOneVsRest, rowTerms, scoreOrder } from './classification.ts';
 export { DEFAULT_CONFIDENCE, interpolatedPrecision, iou, IOU_THRESHOLDS, preparedDetectionHeadline, prepareDetections, scoreDetections, scorePrepared } from './detection.ts';
-export type { ClassificationHeadline, PreparedClassification, ScoreOrder } from './classification.ts';
+export type { ClassificationHeadline, PreparedClassification, RowTerms, ScoreOrder } from './classification.ts';
 export type { Box, DetectionHeadline, DetectionSample, PreparedDetections } from './detection.ts';
 export { classificationReport, classificationSlices, classificationSlicesFromColumns, detectionSlices, sliceColumns, sliceReport } from './slices.ts';
 export type { ExpectedSlices, SliceColumn } from './slices.ts';

@@ -2,7 +2,7 @@
 // metric per value of each key, the worst value on the primary metric and its gap to the best.
 
 import type { Metrics, MetricsReport, SliceReport, SliceValue } from '../types.ts';
-import { classificationMetricsWithAuc, groupedAuc, scoreOrder, type ScoreOrder } from './classification.ts';
+import { classificationMetricsWithAuc, groupedAuc, metricsOfRows, rowTerms, scoreOrder, type RowTerms, type ScoreOrder } from './classification.ts';
 import { prepareDetections, scorePrepared, type DetectionSample } from './detection.ts';
 
 /** Slice values that must appear in the report even with no rows (metrics: null), per key. */
@@ -81,9 +81,11 @@ export function classificationSlicesFromColumns(
   columns: ReadonlyMap<string, SliceColumn>,
   expected: ExpectedSlices = {},
   orders?: readonly ScoreOrder[],
+  terms?: RowTerms,
 ): Record<string, SliceReport> {
   const C = classes.length;
   const n = labels.length;
+  let rowsTerms = terms;
   const reports: Record<string, SliceReport> = {};
   const keys = [...new Set([...columns.keys(), ...Object.keys(expected)])];
   let ranked = orders;
@@ -94,16 +96,11 @@ export function classificationSlicesFromColumns(
     ranked ??= Array.from({ length: C }, (_, k) => scoreOrder(probs, n, C, k));
     const aucs = ranked.map((order, k) => groupedAuc(labels, k, order, col.codes, groups.length));
     const values = new Map<string, SliceValue>();
+    // Each row's terms once for every key and value: a value's metrics sum its rows' terms.
+    if (groups.length) rowsTerms ??= rowTerms(labels, probs, classes);
     groups.forEach((rows, v) => {
       const m = rows.length;
-      const subLabels = new Int32Array(m);
-      const subProbs = new (probs instanceof Float32Array ? Float32Array : Float64Array)(m * C);
-      for (let i = 0; i < m; i++) {
-        const r = rows[i]!;
-        subLabels[i] = labels[r]!;
-        for (let k = 0; k < C; k++) subProbs[i * C + k] = probs[r * C + k]!;
-      }
-      const metrics = m ? classificationMetricsWithAuc(subLabels, subProbs, classes, aucs.map((a) => a[v] ?? null)) : null;
+      const metrics = m ? metricsOfRows(rowsTerms!, classes, aucs.map((a) => a[v] ?? null), rows) : null;
       values.set(col.values[v]!, { n: m, metrics });
     });
     reports[key] = sliceReport(key, 'f1_macro', values, expected[key]);
@@ -123,9 +120,11 @@ export function classificationReport(
   const C = classes.length;
   const orders = n > 0 ? Array.from({ length: C }, (_, k) => scoreOrder(probs, n, C, k)) : [];
   const aucs = orders.map((order, k) => groupedAuc(labels, k, order, null, 1)[0] ?? null);
+  if (n === 0) return { metrics: classificationMetricsWithAuc(labels, probs, classes, null), slices: {} };
+  const terms = rowTerms(labels, probs, classes);
   return {
-    metrics: classificationMetricsWithAuc(labels, probs, classes, n > 0 ? aucs : null),
-    slices: classificationSlicesFromColumns(labels, probs, classes, columns, expected, orders),
+    metrics: metricsOfRows(terms, classes, aucs, null),
+    slices: classificationSlicesFromColumns(labels, probs, classes, columns, expected, orders, terms),
   };
 }
 
