@@ -218,7 +218,8 @@ describe('skintwin CLI', () => {
       target: 'node20',
       outfile: bundle,
       external: ['sharp', 'onnxruntime-node'],
-      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      // Aliased as the real build does (scripts/build.mjs): bundled modules may import createRequire themselves.
+      banner: { js: "import { createRequire as __skintwinCreateRequire } from 'node:module'; const require = __skintwinCreateRequire(import.meta.url);" },
       logLevel: 'silent',
     });
     const child = spawn(process.execPath, [bundle, 'repro'], { cwd: dir, env: { PATH: process.env.PATH, CI: 'true' } });
@@ -232,7 +233,7 @@ describe('skintwin CLI', () => {
       }
     });
     const code = await new Promise<number | null>((done) => child.on('close', done));
-    expect(code).toBe(130);
+    expect(code, stderr).toBe(130);
     expect(stderr).toContain('interrupted');
   });
 });
