@@ -1,6 +1,7 @@
 // The packed near-pair search (NearPairIndex) against the string-keyed search it replaced: the
 // same pairs in the same order, hence the same groups, links, leakage counts and splits.
 
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { packHexHashes } from '../../pipeline/data/images/hash.ts';
 import {
@@ -9,6 +10,7 @@ import {
   nearDuplicateGroups,
   nearDuplicatePairs,
   NearPairIndex,
+  splitHash,
   splitOf,
   UnionFind,
   type SplitName,
@@ -153,5 +155,20 @@ describe('assignGroupSplits', () => {
     const got = assignGroupSplits(keys, uf, 42, f);
     expect(got).toEqual(expected);
     expect(new Set(got).size).toBe(3);
+  });
+});
+
+describe('splitHash', () => {
+  it('is the first 52 bits of sha256(seed NUL key), so existing splits never move', () => {
+    const digestWay = (seed: number, key: string): number => {
+      const d = createHash('sha256').update(`${seed}\0${key}`).digest();
+      return (d.readUInt32BE(0) * 2 ** 20 + (d.readUInt32BE(4) >>> 12)) / 2 ** 52;
+    };
+    for (let i = 0; i < 500; i++) {
+      const key = i % 3 ? `img${i}` : `é🙂${i}`;
+      expect(splitHash(i % 4, key)).toBe(digestWay(i % 4, key));
+    }
+    expect(splitHash(42, 'a')).toBe(digestWay(42, 'a'));
+    expect(splitHash(42, 'a')).not.toBe(splitHash(43, 'a'));
   });
 });
