@@ -42,6 +42,16 @@ const headFlags = flagList(headCliSpecs);
 const VAL_FRACTION = 0.15;
 const MODEL_FILES = ['model.onnx', 'model.json', MODEL_CARD_FILE];
 
+/** Move a trainer's files from its staging folder into `outDir` once they are all written. */
+async function moveIntoPlace(staging: string, outDir: string, files: readonly string[], shown: string): Promise<void> {
+  try {
+    await mkdir(outDir, { recursive: true });
+    for (const f of files) await rename(join(staging, f), join(outDir, f));
+  } catch (error) {
+    throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: shown, field: 'out' });
+  }
+}
+
 /** Rows of `t` whose flag is set, as a new table. */
 function subset(t: FeatureTable, keep: Uint8Array, want: number, file: string): FeatureTable {
   const F = t.featureNames.length;
@@ -175,12 +185,7 @@ export const trainCommand: CliCommand = {
         logger: ctx.logger,
         ...(signal ? { signal } : {}),
       });
-      try {
-        await mkdir(outDir, { recursive: true });
-        for (const f of MODEL_FILES) await rename(join(staging, f), join(outDir, f));
-      } catch (error) {
-        throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: out, field: 'out' });
-      }
+      await moveIntoPlace(staging, outDir, MODEL_FILES, out);
       ctx.logger.close();
       const v = result.card.metrics.validation;
       if (ctx.args.flags.json) {
@@ -245,11 +250,7 @@ async function runHeadCli(ctx: Parameters<CliCommand['run']>[0]): Promise<number
       logger: ctx.logger,
       ...(signal ? { signal } : {}),
     });
-    try {
-      for (const f of HEAD_FILES) await rename(join(staging, f), join(outDir, f));
-    } catch (error) {
-      throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: out, field: 'out' });
-    }
+    await moveIntoPlace(staging, outDir, HEAD_FILES, out);
     ctx.logger.close();
     const v = result.card.metrics.validation;
     if (ctx.args.flags.json) {

@@ -3,14 +3,13 @@
 // (Adam, L2 decay, inverse-frequency class weights, early stopping on the validation log loss),
 // merged with the extractor into one model.onnx that is checked against the trainer before it is written.
 
-import { join } from 'node:path';
 import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
-import { sha256, writeFileAtomic } from '../../core/fs.ts';
+import { sha256 } from '../../core/fs.ts';
 import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
 import { encodeModel, floatTensor, DataType, type OnnxNode, type OnnxTensor } from '../../onnx/index.ts';
-import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
+import type { ModelCard } from '../card.ts';
 import { builtinChannelNames, extractorBatch, extractorDisplay, loadModelBytes, streamFeatures, IMAGES_INPUT } from './extractor.ts';
-import { checkWritableOut, isWriteAccessError, mergeModel, type HeadGraph } from './merge.ts';
+import { checkWritableOut, mergeModel, writeHeadModel, type HeadGraph } from './merge.ts';
 import { Adam, inverseFrequencyWeights, paramBlock, Rng, shuffle, standardisation, toFloat32, type ParamBlock } from './optim.ts';
 import type { FeatureExtractor, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
 
@@ -542,18 +541,7 @@ export async function fitClassificationHead(o: HeadFitOptions): Promise<HeadFitR
       featureImportance: importance(ex, head),
       onnx: { file: 'model.onnx', sha256: onnxSha256, bytes: onnx.length, maxAbsDiffVsTrainer: diff },
     };
-    const problems = modelCardProblems(card);
-    if (problems.length) throw new Error(`model card does not match model-card.schema.json: ${problems.join('; ')}`);
-    const cardPath = join(o.outDir, MODEL_CARD_FILE);
-    try {
-      await writeFileAtomic(join(o.outDir, 'model.onnx'), onnx);
-      await writeModelCard(cardPath, card);
-    } catch (error) {
-      if (isWriteAccessError(error)) {
-        throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code}): ${(error as Error).message}`, { file: o.outDisplay, field: 'out' });
-      }
-      throw error;
-    }
+    const cardPath = await writeHeadModel(o.outDir, o.outDisplay, onnx, card);
     o.logger.info(
       `head: validation accuracy ${accuracy.toFixed(4)} (majority baseline ${baselineAccuracy.toFixed(4)}), macro F1 ${f1Macro.toFixed(4)}, log loss ${valLogLoss.toFixed(4)}; ` +
         `onnxruntime matches the trainer within ${diff.toExponential(1)}; ${seconds.toFixed(1)} s`,

@@ -4,13 +4,13 @@
 
 import { join } from 'node:path';
 import { ConfigurationError, DataError, InterruptedError } from '../../core/errors.ts';
-import { sha256, writeFileAtomic } from '../../core/fs.ts';
+import { sha256 } from '../../core/fs.ts';
 import { openImageTensorFile, type ImageTensorFile } from '../../data/images/tensor-file.ts';
 import { fromLetterbox } from '../../data/images/letterbox.ts';
 import { scoreDetections, type DetectionSample } from '../../evaluate/metrics/detection.ts';
 import { decodeDetections, splitDetectorBatch } from '../../inference/detector.ts';
 import { DataType, encodeModel, type OnnxModel } from '../../onnx/index.ts';
-import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
+import type { ModelCard } from '../card.ts';
 import {
   allocActivations,
   assignTargets,
@@ -27,7 +27,7 @@ import {
 import { trainDetectionHead } from './detection-train.ts';
 import { HEAD_ONNX_TOLERANCE } from './classifier.ts';
 import { computeFeatures, HEAD_OPSET, loadModelBytes } from './extractor.ts';
-import { checkWritableOut, isWriteAccessError, mergeModel } from './merge.ts';
+import { checkWritableOut, mergeModel, writeHeadModel } from './merge.ts';
 import type { FeatureExtractor, FeatureMap, HeadFitOptions, HeadFitResult, HeadParams } from './types.ts';
 
 
@@ -319,19 +319,7 @@ export async function fitDetectionHead(o: HeadFitOptions): Promise<HeadFitResult
       featureImportance: [],
       onnx: { file: 'model.onnx', sha256: onnxSha256, bytes: bytes.length, maxAbsDiffVsTrainer: maxAbsDiff },
     };
-    // The card is checked before model.onnx is written, so a bad card never leaves a model without one.
-    const problems = modelCardProblems(card);
-    if (problems.length) throw new Error(`model card does not match model-card.schema.json: ${problems.join('; ')}`);
-    const cardPath = join(o.outDir, MODEL_CARD_FILE);
-    try {
-      await writeFileAtomic(join(o.outDir, 'model.onnx'), bytes);
-      await writeModelCard(cardPath, card);
-    } catch (error) {
-      if (isWriteAccessError(error)) {
-        throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code}): ${(error as Error).message}`, { file: o.outDisplay, field: 'out' });
-      }
-      throw error;
-    }
+    const cardPath = await writeHeadModel(o.outDir, o.outDisplay, bytes, card);
     o.logger.info(
       `${o.model}: ${trained.epochs} epoch(s), best ${trained.bestEpoch} (validation loss ${trained.bestValLoss.toFixed(4)}), ${seconds.toFixed(1)} s; ` +
         `validation mAP@0.5 ${scores.map50.toFixed(4)}, mAP@0.5:0.95 ${scores.map50_95.toFixed(4)}; onnxruntime matches the trainer within ${maxAbsDiff.toExponential(1)}`,

@@ -2,7 +2,10 @@
 // feature map; names are checked for clashes; the output folder is checked before any training.
 
 import { access, constants, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigurationError } from '../../core/errors.ts';
+import { writeFileAtomic } from '../../core/fs.ts';
+import { MODEL_CARD_FILE, modelCardProblems, writeModelCard, type ModelCard } from '../card.ts';
 import { DataType, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from '../../onnx/index.ts';
 import { extractorNames, HEAD_IR_VERSION, IMAGES_INPUT } from './extractor.ts';
 import type { FeatureExtractor } from './types.ts';
@@ -57,4 +60,25 @@ export async function checkWritableOut(outDir: string, outDisplay: string): Prom
 export function isWriteAccessError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return !!code && ['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'EISDIR', 'ENOSPC'].includes(code);
+}
+
+/**
+ * Write model.onnx and model-card.json into `outDir`. The card is checked first, so a bad card
+ * never leaves a model without one; a folder that cannot be written is a ConfigurationError.
+ * Resolves to the card's path.
+ */
+export async function writeHeadModel(outDir: string, outDisplay: string, onnx: Uint8Array, card: ModelCard): Promise<string> {
+  const problems = modelCardProblems(card);
+  if (problems.length) throw new Error(`model card does not match model-card.schema.json: ${problems.join('; ')}`);
+  const cardPath = join(outDir, MODEL_CARD_FILE);
+  try {
+    await writeFileAtomic(join(outDir, 'model.onnx'), onnx);
+    await writeModelCard(cardPath, card);
+  } catch (error) {
+    if (isWriteAccessError(error)) {
+      throw new ConfigurationError(`cannot write the model there (${(error as NodeJS.ErrnoException).code}): ${(error as Error).message}`, { file: outDisplay, field: 'out' });
+    }
+    throw error;
+  }
+  return cardPath;
 }
