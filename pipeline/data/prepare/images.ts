@@ -21,7 +21,7 @@ import { evenEdges } from '../profile/sketch.ts';
 import { DETECTOR_CLASSES, discoverDataset, readMetadata, SKIN_TYPES, type DatasetImage } from './discover.ts';
 import { parseYoloLabels, type YoloBox } from './labels.ts';
 import { checkBadFraction, imbalance, Quarantine, writeValidationReport, type ValidationReport } from './report.ts';
-import { assignGroupSplits, crossSplitNearPairs, nearDuplicateGroups, SPLITS, type SplitFractions, type SplitName } from './split.ts';
+import { assignGroupSplits, crossSplitNearPairs, NearPairIndex, nearDuplicateGroups, SPLITS, type SplitFractions, type SplitName } from './split.ts';
 
 export interface PrepareImagesOptions {
   task: 'detection' | 'classification';
@@ -131,20 +131,20 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
 
   // Near duplicates → groups → splits, then the leakage check recomputed from the hashes.
   const phashes = items.map((i) => i.phash);
-  const { uf, links } = nearDuplicateGroups(phashes, o.nearDuplicateDistance);
+  // Packed once, searched twice: grouping now, the leakage check after the split.
+  const near = new NearPairIndex(phashes, o.nearDuplicateDistance);
+  const { uf, links } = nearDuplicateGroups(near, o.nearDuplicateDistance);
   const splits = assignGroupSplits(
     items.map((i) => i.sha256),
     uf,
     o.seed,
     o.fractions,
   );
-  const groupSizes = new Map<number, number>();
-  for (let i = 0; i < items.length; i++) {
-    const g = uf.find(i);
-    groupSizes.set(g, (groupSizes.get(g) ?? 0) + 1);
-  }
-  const multi = [...groupSizes.values()].filter((n) => n > 1);
-  const cross = crossSplitNearPairs(phashes, o.nearDuplicateDistance, splits);
+  // Group sizes indexed by root: one typed array, not a map entry per item.
+  const groupSizes = new Int32Array(items.length);
+  for (let i = 0; i < items.length; i++) groupSizes[uf.find(i)]!++;
+  const multi = Array.from(groupSizes.filter((n) => n > 1));
+  const cross = crossSplitNearPairs(near, o.nearDuplicateDistance, splits);
 
   const strata: Record<string, Record<SplitName, number>> = {};
   const classCounts: Record<string, number> = {};
