@@ -1,0 +1,479 @@
+// Pillow-exact image resize for RGB uint8 HWC pixels: Image.reduce by integer box factors, then
+// BILINEAR (antialiased triangle) resampling, in the same fixed-point arithmetic as Pillow's C code
+// (libImaging/Reduce.c and Resample.c), so prepared tensors match a Pillow reference byte for byte.
+
+/** Pillow keeps 22 fractional bits in its 8-bit resampling coefficients (32 − 8 − 2). */
+const PRECISION_BITS = 22;
+const ONE = 1 << PRECISION_BITS;
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** Integer box-reduction factors Pillow's reducing step would use to bring w×h towards tw×th (each ≥ 1). */
+export function reductionFactors(width: number, height: number, targetWidth: number, targetHeight: number): [number, number] {
+  checkSize('width', width);
+  checkSize('height', height);
+  checkSize('targetWidth', targetWidth);
+  checkSize('targetHeight', targetHeight);
+  return [Math.max(1, Math.floor(width / targetWidth)), Math.max(1, Math.floor(height / targetHeight))];
+}
+
+/**
+ * Resize an RGB uint8 HWC image: box-reduce by reductionFactors (Pillow's Image.reduce), then Pillow's BILINEAR
+ * (antialiased triangle) resample to targetWidth × targetHeight, in Pillow's fixed-point arithmetic, so the bytes equal
+ * Pillow's `im.reduce((fx, fy)).resize((tw, th), Image.BILINEAR)`. Works for enlargements too (factors 1, then plain
+ * bilinear). Writes into `out` when given (length ≥ tw*th*3), else allocates. Returns the output.
+ */
+export function resizeRgb(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  targetWidth: number,
+  targetHeight: number,
+  out?: Uint8Array,
+): Uint8Array {
+  const [fx, fy] = reductionFactors(width, height, targetWidth, targetHeight);
+  if (!(src instanceof Uint8Array)) throw new Error('resizeRgb: src must be a Uint8Array');
+  if (src.length !== width * height * 3) {
+    throw new Error(`resizeRgb: src has ${src.length} bytes, expected width*height*3 = ${width * height * 3}`);
+  }
+  const outLength = targetWidth * targetHeight * 3;
+  if (out === undefined) out = new Uint8Array(outLength);
+  else if (!(out instanceof Uint8Array) || out.length < outLength) {
+    throw new Error(`resizeRgb: out must be a Uint8Array of at least targetWidth*targetHeight*3 = ${outLength} bytes`);
+  }
+  // Buffers and plain Uint8Arrays have different hidden classes; one kind keeps the loops monomorphic.
+  const input = plain(src);
+  const output = plain(out);
+
+  let image = input;
+  let w = width;
+  let h = height;
+  if (fx > 1 || fy > 1) {
+    w = Math.ceil(width / fx);
+    h = Math.ceil(height / fy);
+    image = scratch(0, w * h * 3);
+    if (fx === 2 && fy === 2) reduce2x2(input, width, height, image);
+    else reduceBox(input, width, height, fx, fy, image);
+  }
+
+  const needHorizontal = w !== targetWidth;
+  const needVertical = h !== targetHeight;
+  if (!needHorizontal && !needVertical) {
+    output.set(image.subarray(0, outLength));
+  } else if (!needVertical) {
+    resampleHorizontal(image, w, coefficients(w, targetWidth), 0, h, output);
+  } else {
+    const vertical = coefficients(h, targetHeight);
+    if (!needHorizontal) {
+      resampleVertical(image, w, vertical, 0, targetHeight, output);
+    } else {
+      // Like Pillow, the horizontal pass covers only the source rows the vertical pass reads.
+      const first = vertical.first;
+      const rows = vertical.last - first;
+      const temp = scratch(1, targetWidth * rows * 3);
+      resampleHorizontal(image, w, coefficients(w, targetWidth), first, rows, temp);
+      resampleVertical(temp, targetWidth, vertical, first, targetHeight, output);
+    }
+  }
+  return out;
+}
+
+function checkSize(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`resizeRgb: ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+function plain(a: Uint8Array): Uint8Array {
+  return a.constructor === Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.length);
+}
+
+// Module-level work buffers, grown on demand: one for the reduced image, one for the horizontal pass.
+const scratchBuffers: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+
+function scratch(slot: 0 | 1, length: number): Uint8Array {
+  let buffer = scratchBuffers[slot]!;
+  if (buffer.length < length) {
+    buffer = new Uint8Array(length);
+    scratchBuffers[slot] = buffer;
+  }
+  return buffer;
+}
+
+// --- box reduction (Image.reduce) -------------------------------------------------------------
+
+/**
+ * Pillow divides a block sum by multiplying with floor(2^32 / (256·n)), computed in single
+ * precision, and keeps the top 8 bits; n/2 is added first for rounding. The float division makes
+ * the multiplier differ from the exact quotient for some n, so it is reproduced as written.
+ */
+function boxMultiplier(cells: number): number {
+  const dividend = Math.imul(256, cells) >>> 0;
+  return Math.trunc(Math.fround(4294967296 / Math.fround(dividend))) | 0;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LANES = 0x00ff00ff;
+
+/** The 2×2 case (640×480 → 224×224 and most camera sizes): (sum + 2) >> 2, edges as partial blocks. */
+function reduce2x2(src: Uint8Array, width: number, height: number, dst: Uint8Array): void {
+  const fullW = width >> 1;
+  const fullH = height >> 1;
+  const rowBytes = width * 3;
+  const outRow = ((width + 1) >> 1) * 3;
+  // Four RGB pixels are three 32-bit words. When every row starts on a word boundary, two rows are
+  // added a word at a time in 16-bit lanes (even and odd bytes apart), and the pairs of columns
+  // are summed from the lanes: a third of the loads, and no sum can spill into the next lane.
+  const words = LITTLE_ENDIAN && (src.byteOffset & 3) === 0 && (width & 3) === 0
+    ? new Uint32Array(src.buffer, src.byteOffset, src.length >> 2)
+    : undefined;
+  for (let y = 0; y < fullH; y++) {
+    let q = y * outRow;
+    let x = 0;
+    if (words !== undefined) {
+      const groups = width >> 2;
+      let i = (2 * y * rowBytes) >> 2;
+      let j = i + (rowBytes >> 2);
+      for (let g = 0; g < groups; g++, i += 3, j += 3) {
+        const a0 = words[i]!;
+        const a1 = words[i + 1]!;
+        const a2 = words[i + 2]!;
+        const b0 = words[j]!;
+        const b1 = words[j + 1]!;
+        const b2 = words[j + 2]!;
+        // Lanes of lo* hold the column sums of bytes 0 and 2 of a word, hi* of bytes 1 and 3.
+        const lo0 = (a0 & LANES) + (b0 & LANES);
+        const hi0 = ((a0 >>> 8) & LANES) + ((b0 >>> 8) & LANES);
+        const lo1 = (a1 & LANES) + (b1 & LANES);
+        const hi1 = ((a1 >>> 8) & LANES) + ((b1 >>> 8) & LANES);
+        const lo2 = (a2 & LANES) + (b2 & LANES);
+        const hi2 = ((a2 >>> 8) & LANES) + ((b2 >>> 8) & LANES);
+        // Bytes 0–2 and 3–5 make the first output pixel, bytes 6–8 and 9–11 the second.
+        dst[q] = ((lo0 & 0xffff) + (hi0 >>> 16) + 2) >> 2;
+        dst[q + 1] = ((hi0 & 0xffff) + (lo1 & 0xffff) + 2) >> 2;
+        dst[q + 2] = ((lo0 >>> 16) + (hi1 & 0xffff) + 2) >> 2;
+        dst[q + 3] = ((lo1 >>> 16) + (hi2 & 0xffff) + 2) >> 2;
+        dst[q + 4] = ((hi1 >>> 16) + (lo2 >>> 16) + 2) >> 2;
+        dst[q + 5] = ((lo2 & 0xffff) + (hi2 >>> 16) + 2) >> 2;
+        q += 6;
+      }
+      x = groups * 2;
+    }
+    let p0 = 2 * y * rowBytes + x * 6;
+    let p1 = p0 + rowBytes;
+    for (; x < fullW; x++) {
+      dst[q] = (src[p0]! + src[p0 + 3]! + src[p1]! + src[p1 + 3]! + 2) >> 2;
+      dst[q + 1] = (src[p0 + 1]! + src[p0 + 4]! + src[p1 + 1]! + src[p1 + 4]! + 2) >> 2;
+      dst[q + 2] = (src[p0 + 2]! + src[p0 + 5]! + src[p1 + 2]! + src[p1 + 5]! + 2) >> 2;
+      p0 += 6;
+      p1 += 6;
+      q += 3;
+    }
+  }
+  if ((width & 1) !== 0 || (height & 1) !== 0) reduceEdges(src, width, height, 2, 2, dst);
+}
+
+/** Any factors: full blocks, then the partial blocks along the right and bottom edges. */
+function reduceBox(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint8Array): void {
+  const fullW = Math.floor(width / fx);
+  const fullH = Math.floor(height / fy);
+  const outW = Math.ceil(width / fx);
+  const rowBytes = width * 3;
+  const cells = fx * fy;
+  const amend = cells >> 1;
+  const multiplier = boxMultiplier(cells);
+  const blockBytes = fx * 3;
+  for (let y = 0; y < fullH; y++) {
+    const top = y * fy * rowBytes;
+    let q = y * outW * 3;
+    for (let x = 0; x < fullW; x++) {
+      const left = top + x * blockBytes;
+      let s0 = amend;
+      let s1 = amend;
+      let s2 = amend;
+      for (let yy = 0; yy < fy; yy++) {
+        const start = left + yy * rowBytes;
+        const end = start + blockBytes;
+        for (let p = start; p < end; p += 3) {
+          s0 += src[p]!;
+          s1 += src[p + 1]!;
+          s2 += src[p + 2]!;
+        }
+      }
+      dst[q] = Math.imul(s0, multiplier) >>> 24;
+      dst[q + 1] = Math.imul(s1, multiplier) >>> 24;
+      dst[q + 2] = Math.imul(s2, multiplier) >>> 24;
+      q += 3;
+    }
+  }
+  reduceEdges(src, width, height, fx, fy, dst);
+}
+
+/** Pillow's ImagingReduceCorners: each partial block is averaged over the cells it really has. */
+function reduceEdges(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint8Array): void {
+  const fullW = Math.floor(width / fx);
+  const fullH = Math.floor(height / fy);
+  const outW = Math.ceil(width / fx);
+  const restW = width - fullW * fx;
+  const restH = height - fullH * fy;
+  if (restW > 0) {
+    for (let y = 0; y < fullH; y++) averageBlock(src, width, fullW * fx, y * fy, restW, fy, dst, (y * outW + fullW) * 3);
+  }
+  if (restH > 0) {
+    for (let x = 0; x < fullW; x++) averageBlock(src, width, x * fx, fullH * fy, fx, restH, dst, (fullH * outW + x) * 3);
+  }
+  if (restW > 0 && restH > 0) {
+    averageBlock(src, width, fullW * fx, fullH * fy, restW, restH, dst, (fullH * outW + fullW) * 3);
+  }
+}
+
+function averageBlock(
+  src: Uint8Array,
+  width: number,
+  x0: number,
+  y0: number,
+  bw: number,
+  bh: number,
+  dst: Uint8Array,
+  q: number,
+): void {
+  const cells = bw * bh;
+  const multiplier = boxMultiplier(cells);
+  let s0 = cells >> 1;
+  let s1 = s0;
+  let s2 = s0;
+  for (let y = y0; y < y0 + bh; y++) {
+    const start = (y * width + x0) * 3;
+    const end = start + bw * 3;
+    for (let p = start; p < end; p += 3) {
+      s0 += src[p]!;
+      s1 += src[p + 1]!;
+      s2 += src[p + 2]!;
+    }
+  }
+  dst[q] = Math.imul(s0, multiplier) >>> 24;
+  dst[q + 1] = Math.imul(s1, multiplier) >>> 24;
+  dst[q + 2] = Math.imul(s2, multiplier) >>> 24;
+}
+
+// --- triangle resampling (Image.resize BILINEAR) ----------------------------------------------
+
+/**
+ * One axis' fixed-point filter. Output i reads `count[i]` source pixels from `start[i]` with the
+ * weights at `weights[i * taps]` (the vertical pass, where a row's tap count is fixed per row). The
+ * horizontal pass uses `padded`: every output reads exactly `paddedTaps` pixels from `paddedStart[i]`
+ * with zero weights filling the gaps, which changes no sum and lets the loop be unrolled.
+ */
+interface Coefficients {
+  taps: number;
+  start: Int32Array;
+  count: Int32Array;
+  weights: Int32Array;
+  paddedTaps: number;
+  paddedStart: Int32Array;
+  paddedWeights: Int32Array;
+  /** First and one-past-last source index any output reads. */
+  first: number;
+  last: number;
+}
+
+// Images of a dataset share a few sizes, so the tables are computed once per (source, target) pair.
+const coefficientCache = new Map<number, Coefficients>();
+const COEFFICIENT_CACHE_LIMIT = 64;
+
+function coefficients(inSize: number, outSize: number): Coefficients {
+  const key = inSize * 1048576 + outSize;
+  let c = coefficientCache.get(key);
+  if (c === undefined) {
+    c = computeCoefficients(inSize, outSize);
+    if (coefficientCache.size >= COEFFICIENT_CACHE_LIMIT) coefficientCache.clear();
+    coefficientCache.set(key, c);
+  }
+  return c;
+}
+
+/**
+ * Pillow's precompute_coeffs for the triangle filter (support 1, widened by the scale when
+ * shrinking) followed by normalize_coeffs_8bpc. The double-precision steps are written in the same
+ * order as the C code: rounding of the window edges and of the weights depends on it.
+ */
+function computeCoefficients(inSize: number, outSize: number): Coefficients {
+  const scale = inSize / outSize;
+  const filterScale = scale < 1 ? 1 : scale;
+  const support = filterScale;
+  const taps = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * taps);
+  const raw = new Float64Array(taps);
+  const inverse = 1 / filterScale;
+  for (let i = 0; i < outSize; i++) {
+    const center = (i + 0.5) * scale;
+    let lo = Math.trunc(center - support + 0.5);
+    if (lo < 0) lo = 0;
+    let hi = Math.trunc(center + support + 0.5);
+    if (hi > inSize) hi = inSize;
+    const n = hi - lo;
+    let sum = 0;
+    for (let x = 0; x < n; x++) {
+      let t = (x + lo - center + 0.5) * inverse;
+      if (t < 0) t = -t;
+      const w = t < 1 ? 1 - t : 0;
+      raw[x] = w;
+      sum += w;
+    }
+    for (let x = 0; x < n; x++) {
+      const k = sum !== 0 ? raw[x]! / sum : raw[x]!;
+      weights[i * taps + x] = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+    }
+    start[i] = lo;
+    count[i] = n;
+  }
+  let paddedTaps = 0;
+  for (let i = 0; i < outSize; i++) paddedTaps = Math.max(paddedTaps, count[i]!);
+  const paddedStart = new Int32Array(outSize);
+  const paddedWeights = new Int32Array(outSize * paddedTaps);
+  for (let i = 0; i < outSize; i++) {
+    // Slide the window left where it would run past the last pixel (inSize ≥ paddedTaps always,
+    // since no output reads more pixels than there are).
+    const from = Math.min(start[i]!, inSize - paddedTaps);
+    paddedStart[i] = from;
+    const shift = start[i]! - from;
+    for (let x = 0; x < count[i]!; x++) paddedWeights[i * paddedTaps + shift + x] = weights[i * taps + x]!;
+  }
+  const first = start[0]!;
+  const last = start[outSize - 1]! + count[outSize - 1]!;
+  return { taps, start, count, weights, paddedTaps, paddedStart, paddedWeights, first, last };
+}
+
+/** Pillow's clip8: the top bits of a fixed-point sum, clamped to a byte. */
+function clip8(sum: number): number {
+  const v = sum >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/** Horizontal pass over `rows` source rows from `firstRow`, into a tightly packed output of c.start.length columns. */
+function resampleHorizontal(
+  src: Uint8Array,
+  srcWidth: number,
+  c: Coefficients,
+  firstRow: number,
+  rows: number,
+  dst: Uint8Array,
+): void {
+  const outWidth = c.paddedStart.length;
+  const taps = c.paddedTaps;
+  const start = c.paddedStart;
+  const weights = c.paddedWeights;
+  const rowBytes = srcWidth * 3;
+  let q = 0;
+  // Unrolled for the tap counts a bilinear shrink by less than 2× (what follows the box reduction)
+  // or an enlargement produces; anything wider takes the general loop.
+  for (let y = 0; y < rows; y++) {
+    const row = (firstRow + y) * rowBytes;
+    if (taps === 3) {
+      for (let x = 0, k = 0; x < outWidth; x++, k += 3) {
+        const p = row + start[x]! * 3;
+        const w0 = weights[k]!;
+        const w1 = weights[k + 1]!;
+        const w2 = weights[k + 2]!;
+        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2)) | 0) >> PRECISION_BITS;
+      }
+    } else if (taps === 2) {
+      for (let x = 0, k = 0; x < outWidth; x++, k += 2) {
+        const p = row + start[x]! * 3;
+        const w0 = weights[k]!;
+        const w1 = weights[k + 1]!;
+        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1)) | 0) >> PRECISION_BITS;
+      }
+    } else if (taps === 4) {
+      for (let x = 0, k = 0; x < outWidth; x++, k += 4) {
+        const p = row + start[x]! * 3;
+        const w0 = weights[k]!;
+        const w1 = weights[k + 1]!;
+        const w2 = weights[k + 2]!;
+        const w3 = weights[k + 3]!;
+        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2) + Math.imul(src[p + 9]!, w3)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2) + Math.imul(src[p + 10]!, w3)) | 0) >> PRECISION_BITS;
+        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2) + Math.imul(src[p + 11]!, w3)) | 0) >> PRECISION_BITS;
+      }
+    } else {
+      for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
+        let p = row + start[x]! * 3;
+        let s0 = HALF;
+        let s1 = HALF;
+        let s2 = HALF;
+        for (let t = 0; t < taps; t++, p += 3) {
+          const w = weights[k + t]!;
+          s0 += Math.imul(src[p]!, w);
+          s1 += Math.imul(src[p + 1]!, w);
+          s2 += Math.imul(src[p + 2]!, w);
+        }
+        dst[q++] = clip8(s0);
+        dst[q++] = clip8(s1);
+        dst[q++] = clip8(s2);
+      }
+    }
+  }
+}
+
+/** Vertical pass: source rows are numbered from `rowOffset` (the first row the horizontal pass kept). */
+function resampleVertical(
+  src: Uint8Array,
+  width: number,
+  c: Coefficients,
+  rowOffset: number,
+  outHeight: number,
+  dst: Uint8Array,
+): void {
+  const rowBytes = width * 3;
+  const { taps, start, count, weights } = c;
+  for (let y = 0; y < outHeight; y++) {
+    const n = count[y]!;
+    const k = y * taps;
+    const p0 = (start[y]! - rowOffset) * rowBytes;
+    const q = y * rowBytes;
+    // A row's taps are fixed, so the common counts run as straight sums over whole rows.
+    if (n === 2) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const p1 = p0 + rowBytes;
+      for (let i = 0; i < rowBytes; i++) {
+        dst[q + i] = ((HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1)) | 0) >> PRECISION_BITS;
+      }
+    } else if (n === 3) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const w2 = weights[k + 2]!;
+      const p1 = p0 + rowBytes;
+      const p2 = p1 + rowBytes;
+      for (let i = 0; i < rowBytes; i++) {
+        dst[q + i] = ((HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1) + Math.imul(src[p2 + i]!, w2)) | 0) >> PRECISION_BITS;
+      }
+    } else if (n === 4) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const w2 = weights[k + 2]!;
+      const w3 = weights[k + 3]!;
+      const p1 = p0 + rowBytes;
+      const p2 = p1 + rowBytes;
+      const p3 = p2 + rowBytes;
+      for (let i = 0; i < rowBytes; i++) {
+        dst[q + i] = ((HALF +
+            Math.imul(src[p0 + i]!, w0) +
+            Math.imul(src[p1 + i]!, w1) +
+            Math.imul(src[p2 + i]!, w2) +
+            Math.imul(src[p3 + i]!, w3)) | 0) >> PRECISION_BITS;
+      }
+    } else {
+      for (let i = 0; i < rowBytes; i++) {
+        let s = HALF;
+        for (let t = 0, p = p0 + i; t < n; t++, p += rowBytes) s += Math.imul(src[p]!, weights[k + t]!);
+        dst[q + i] = clip8(s);
+      }
+    }
+  }
+}
