@@ -218,6 +218,17 @@ const sizes: Array<[number, number, number, number]> = [
   [7, 5, 3, 2],
 ];
 
+// Seeded random sizes on top: odd factors and block sizes whose single-precision multiplier is
+// not the exact quotient, shrinking on one axis while enlarging the other, 1-pixel targets.
+const random = (() => {
+  let s = 12345;
+  return (n: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return 1 + (s % n);
+  };
+})();
+for (let i = 0; i < 24; i++) sizes.push([random(900), random(900), random(260), random(260)]);
+
 const cases: PillowCase[] = sizes.flatMap(([w, h, tw, th]) =>
   (['noise', 'gradient'] as const).map((image) => ({ name: `${image}-${w}x${h}-${tw}x${th}`, w, h, tw, th, image })),
 );

@@ -102,9 +102,9 @@ function scratch(slot: 0 | 1, length: number): Uint8Array {
 // --- box reduction (Image.reduce) -------------------------------------------------------------
 
 /**
- * Pillow divides a block sum by multiplying with floor(2^32 / (256·n)), computed in single
- * precision, and keeps the top 8 bits; n/2 is added first for rounding. The float division makes
- * the multiplier differ from the exact quotient for some n, so it is reproduced as written.
+ * Pillow divides a block sum of n pixels by multiplying with 2^32 / (256·n), computed in single
+ * precision and truncated, and keeps the top 8 bits; n/2 is added first for rounding. Reproduced as
+ * written (for n below 10^5 it equals floor(2^24 / n)).
  */
 function boxMultiplier(cells: number): number {
   const dividend = Math.imul(256, cells) >>> 0;
@@ -351,6 +351,10 @@ function clip8(sum: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
+// The unrolled loops below skip clip8's clamp. Triangle weights are never negative, and each is
+// rounded by at most ½, so a sum is at most 2^21 + 255·(2^22 + taps/2) < 256·2^22: the top bits are
+// always 0–255, and `| 0` only tells the compiler the sum is a 32-bit integer (it is below 2^30).
+
 /** Horizontal pass over `rows` source rows from `firstRow`, into a tightly packed output of c.start.length columns. */
 function resampleHorizontal(
   src: Uint8Array,
@@ -366,8 +370,8 @@ function resampleHorizontal(
   const weights = c.paddedWeights;
   const rowBytes = srcWidth * 3;
   let q = 0;
-  // Unrolled for the tap counts a bilinear shrink by less than 2× (what follows the box reduction)
-  // or an enlargement produces; anything wider takes the general loop.
+  // Unrolled for the tap counts that follow a box reduction (a shrink by less than about 2×) or
+  // an enlargement; wider filters take the general loop.
   for (let y = 0; y < rows; y++) {
     const row = (firstRow + y) * rowBytes;
     if (taps === 3) {
@@ -376,18 +380,20 @@ function resampleHorizontal(
         const w0 = weights[k]!;
         const w1 = weights[k + 1]!;
         const w2 = weights[k + 2]!;
-        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2)) | 0) >> PRECISION_BITS;
+        for (let ch = p; ch < p + 3; ch++) {
+          const sum = HALF + Math.imul(src[ch]!, w0) + Math.imul(src[ch + 3]!, w1) + Math.imul(src[ch + 6]!, w2);
+          dst[q++] = (sum | 0) >> PRECISION_BITS;
+        }
       }
     } else if (taps === 2) {
       for (let x = 0, k = 0; x < outWidth; x++, k += 2) {
         const p = row + start[x]! * 3;
         const w0 = weights[k]!;
         const w1 = weights[k + 1]!;
-        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1)) | 0) >> PRECISION_BITS;
+        for (let ch = p; ch < p + 3; ch++) {
+          const sum = HALF + Math.imul(src[ch]!, w0) + Math.imul(src[ch + 3]!, w1);
+          dst[q++] = (sum | 0) >> PRECISION_BITS;
+        }
       }
     } else if (taps === 4) {
       for (let x = 0, k = 0; x < outWidth; x++, k += 4) {
@@ -396,9 +402,15 @@ function resampleHorizontal(
         const w1 = weights[k + 1]!;
         const w2 = weights[k + 2]!;
         const w3 = weights[k + 3]!;
-        dst[q++] = ((HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2) + Math.imul(src[p + 9]!, w3)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2) + Math.imul(src[p + 10]!, w3)) | 0) >> PRECISION_BITS;
-        dst[q++] = ((HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2) + Math.imul(src[p + 11]!, w3)) | 0) >> PRECISION_BITS;
+        for (let ch = p; ch < p + 3; ch++) {
+          const sum =
+            HALF +
+            Math.imul(src[ch]!, w0) +
+            Math.imul(src[ch + 3]!, w1) +
+            Math.imul(src[ch + 6]!, w2) +
+            Math.imul(src[ch + 9]!, w3);
+          dst[q++] = (sum | 0) >> PRECISION_BITS;
+        }
       }
     } else {
       for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
@@ -435,44 +447,45 @@ function resampleVertical(
     const n = count[y]!;
     const k = y * taps;
     const p0 = (start[y]! - rowOffset) * rowBytes;
+    const p1 = p0 + rowBytes;
+    const p2 = p1 + rowBytes;
+    const p3 = p2 + rowBytes;
     const q = y * rowBytes;
     // A row's taps are fixed, so the common counts run as straight sums over whole rows.
     if (n === 2) {
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
-      const p1 = p0 + rowBytes;
       for (let i = 0; i < rowBytes; i++) {
-        dst[q + i] = ((HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1)) | 0) >> PRECISION_BITS;
+        const sum = HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1);
+        dst[q + i] = (sum | 0) >> PRECISION_BITS;
       }
     } else if (n === 3) {
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
       const w2 = weights[k + 2]!;
-      const p1 = p0 + rowBytes;
-      const p2 = p1 + rowBytes;
       for (let i = 0; i < rowBytes; i++) {
-        dst[q + i] = ((HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1) + Math.imul(src[p2 + i]!, w2)) | 0) >> PRECISION_BITS;
+        const sum = HALF + Math.imul(src[p0 + i]!, w0) + Math.imul(src[p1 + i]!, w1) + Math.imul(src[p2 + i]!, w2);
+        dst[q + i] = (sum | 0) >> PRECISION_BITS;
       }
     } else if (n === 4) {
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
       const w2 = weights[k + 2]!;
       const w3 = weights[k + 3]!;
-      const p1 = p0 + rowBytes;
-      const p2 = p1 + rowBytes;
-      const p3 = p2 + rowBytes;
       for (let i = 0; i < rowBytes; i++) {
-        dst[q + i] = ((HALF +
-            Math.imul(src[p0 + i]!, w0) +
-            Math.imul(src[p1 + i]!, w1) +
-            Math.imul(src[p2 + i]!, w2) +
-            Math.imul(src[p3 + i]!, w3)) | 0) >> PRECISION_BITS;
+        const sum =
+          HALF +
+          Math.imul(src[p0 + i]!, w0) +
+          Math.imul(src[p1 + i]!, w1) +
+          Math.imul(src[p2 + i]!, w2) +
+          Math.imul(src[p3 + i]!, w3);
+        dst[q + i] = (sum | 0) >> PRECISION_BITS;
       }
     } else {
       for (let i = 0; i < rowBytes; i++) {
-        let s = HALF;
-        for (let t = 0, p = p0 + i; t < n; t++, p += rowBytes) s += Math.imul(src[p]!, weights[k + t]!);
-        dst[q + i] = clip8(s);
+        let sum = HALF;
+        for (let t = 0, p = p0 + i; t < n; t++, p += rowBytes) sum += Math.imul(src[p]!, weights[k + t]!);
+        dst[q + i] = clip8(sum);
       }
     }
   }
