@@ -44,37 +44,35 @@ export function resizeRgb(
   const input = plain(src);
   const output = plain(out);
 
-  let image = input;
-  let w = width;
-  let h = height;
-  if (fx > 1 || fy > 1) {
-    w = Math.ceil(width / fx);
-    h = Math.ceil(height / fy);
-    image = scratch(w * h * 3);
-    if (fx === 2 && fy === 2) reduce2x2(input, width, height, image);
-    else reduceBox(input, width, height, fx, fy, image);
-  }
-
+  // From the reduction on, a pixel is one 32-bit word (R | G << 8 | B << 16), as in Pillow's own
+  // image memory: a third of the loads and stores of separate bytes.
+  const [w, h] = fx > 1 || fy > 1 ? [Math.ceil(width / fx), Math.ceil(height / fy)] : [width, height];
   const needHorizontal = w !== targetWidth;
   const needVertical = h !== targetHeight;
-  if (!needHorizontal && !needVertical) {
-    output.set(image.subarray(0, outLength));
+  if (!needHorizontal && !needVertical && fx === 1 && fy === 1) {
+    output.set(input);
     return out;
   }
-  // Between the passes a pixel is one 32-bit word (R | G << 8 | B << 16), as in Pillow's own image
-  // memory: a third of the loads and stores of separate bytes.
+  const image = packed(0, w * h);
+  if (fx === 2 && fy === 2) reduce2x2(input, width, height, image);
+  else if (fx > 1 || fy > 1) reduceBox(input, width, height, fx, fy, image);
+  else packRgb(input, w * h, image);
+  if (!needHorizontal && !needVertical) {
+    unpackRgb(image, w * h, output);
+    return out;
+  }
   const vertical = needVertical ? coefficients(h, targetHeight) : undefined;
-  const first = vertical?.first ?? 0;
-  const rows = vertical ? vertical.last - first : h;
-  const temp = words(needHorizontal ? targetWidth * rows : w * h);
+  let rows = image;
+  let rowOffset = 0;
   if (needHorizontal) {
     // Like Pillow, the horizontal pass covers only the source rows the vertical pass reads.
-    resampleHorizontal(image, w, coefficients(w, targetWidth), first, rows, temp);
-  } else {
-    packRgb(image, w * h, temp);
+    rowOffset = vertical?.first ?? 0;
+    const count = vertical ? vertical.last - rowOffset : h;
+    rows = packed(1, targetWidth * count);
+    resampleHorizontal(image, w, coefficients(w, targetWidth), rowOffset, count, rows);
   }
-  if (vertical) resampleVertical(temp, targetWidth, vertical, needHorizontal ? first : 0, targetHeight, output);
-  else unpackRgb(temp, targetWidth * targetHeight, output);
+  if (vertical) resampleVertical(rows, targetWidth, vertical, rowOffset, targetHeight, output);
+  else unpackRgb(rows, targetWidth * targetHeight, output);
   return out;
 }
 
@@ -88,18 +86,17 @@ function plain(a: Uint8Array): Uint8Array {
   return a.constructor === Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.length);
 }
 
-// Module-level work buffers, grown on demand: the reduced image, and the image between the passes.
-let reduced = new Uint8Array(0);
-let between = new Uint32Array(0);
+// Module-level work buffers of packed pixels, grown on demand: the reduced image, and the image
+// between the two resampling passes.
+const buffers = [new Uint32Array(0), new Uint32Array(0)];
 
-function scratch(length: number): Uint8Array {
-  if (reduced.length < length) reduced = new Uint8Array(length);
-  return reduced;
-}
-
-function words(length: number): Uint32Array {
-  if (between.length < length) between = new Uint32Array(length);
-  return between;
+function packed(slot: 0 | 1, length: number): Uint32Array {
+  let buffer = buffers[slot]!;
+  if (buffer.length < length) {
+    buffer = new Uint32Array(length);
+    buffers[slot] = buffer;
+  }
+  return buffer;
 }
 
 function packRgb(src: Uint8Array, pixels: number, dst: Uint32Array): void {
@@ -131,11 +128,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const LANES = 0x00ff00ff;
 
 /** The 2×2 case (640×480 → 224×224 and most camera sizes): (sum + 2) >> 2, edges as partial blocks. */
-function reduce2x2(src: Uint8Array, width: number, height: number, dst: Uint8Array): void {
+function reduce2x2(src: Uint8Array, width: number, height: number, dst: Uint32Array): void {
   const fullW = width >> 1;
   const fullH = height >> 1;
   const rowBytes = width * 3;
-  const outRow = ((width + 1) >> 1) * 3;
+  const outRow = (width + 1) >> 1;
   // Four RGB pixels are three 32-bit words. When every row starts on a word boundary, two rows are
   // added a word at a time in 16-bit lanes (even and odd bytes apart), and the pairs of columns
   // are summed from the lanes: a third of the loads, and no sum can spill into the next lane.
@@ -164,32 +161,33 @@ function reduce2x2(src: Uint8Array, width: number, height: number, dst: Uint8Arr
         const lo2 = (a2 & LANES) + (b2 & LANES);
         const hi2 = ((a2 >>> 8) & LANES) + ((b2 >>> 8) & LANES);
         // Bytes 0–2 and 3–5 make the first output pixel, bytes 6–8 and 9–11 the second.
-        dst[q] = ((lo0 & 0xffff) + (hi0 >>> 16) + 2) >> 2;
-        dst[q + 1] = ((hi0 & 0xffff) + (lo1 & 0xffff) + 2) >> 2;
-        dst[q + 2] = ((lo0 >>> 16) + (hi1 & 0xffff) + 2) >> 2;
-        dst[q + 3] = ((lo1 >>> 16) + (hi2 & 0xffff) + 2) >> 2;
-        dst[q + 4] = ((hi1 >>> 16) + (lo2 >>> 16) + 2) >> 2;
-        dst[q + 5] = ((lo2 & 0xffff) + (hi2 >>> 16) + 2) >> 2;
-        q += 6;
+        dst[q++] =
+          (((lo0 & 0xffff) + (hi0 >>> 16) + 2) >> 2) |
+          ((((hi0 & 0xffff) + (lo1 & 0xffff) + 2) >> 2) << 8) |
+          ((((lo0 >>> 16) + (hi1 & 0xffff) + 2) >> 2) << 16);
+        dst[q++] =
+          (((lo1 >>> 16) + (hi2 & 0xffff) + 2) >> 2) |
+          ((((hi1 >>> 16) + (lo2 >>> 16) + 2) >> 2) << 8) |
+          ((((lo2 & 0xffff) + (hi2 >>> 16) + 2) >> 2) << 16);
       }
       x = groups * 2;
     }
     let p0 = 2 * y * rowBytes + x * 6;
     let p1 = p0 + rowBytes;
     for (; x < fullW; x++) {
-      dst[q] = (src[p0]! + src[p0 + 3]! + src[p1]! + src[p1 + 3]! + 2) >> 2;
-      dst[q + 1] = (src[p0 + 1]! + src[p0 + 4]! + src[p1 + 1]! + src[p1 + 4]! + 2) >> 2;
-      dst[q + 2] = (src[p0 + 2]! + src[p0 + 5]! + src[p1 + 2]! + src[p1 + 5]! + 2) >> 2;
+      dst[q++] =
+        ((src[p0]! + src[p0 + 3]! + src[p1]! + src[p1 + 3]! + 2) >> 2) |
+        (((src[p0 + 1]! + src[p0 + 4]! + src[p1 + 1]! + src[p1 + 4]! + 2) >> 2) << 8) |
+        (((src[p0 + 2]! + src[p0 + 5]! + src[p1 + 2]! + src[p1 + 5]! + 2) >> 2) << 16);
       p0 += 6;
       p1 += 6;
-      q += 3;
     }
   }
   if ((width & 1) !== 0 || (height & 1) !== 0) reduceEdges(src, width, height, 2, 2, dst);
 }
 
 /** Any factors: full blocks, then the partial blocks along the right and bottom edges. */
-function reduceBox(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint8Array): void {
+function reduceBox(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint32Array): void {
   const fullW = Math.floor(width / fx);
   const fullH = Math.floor(height / fy);
   const outW = Math.ceil(width / fx);
@@ -200,7 +198,7 @@ function reduceBox(src: Uint8Array, width: number, height: number, fx: number, f
   const blockBytes = fx * 3;
   for (let y = 0; y < fullH; y++) {
     const top = y * fy * rowBytes;
-    let q = y * outW * 3;
+    let q = y * outW;
     for (let x = 0; x < fullW; x++) {
       const left = top + x * blockBytes;
       let s0 = amend;
@@ -215,30 +213,27 @@ function reduceBox(src: Uint8Array, width: number, height: number, fx: number, f
           s2 += src[p + 2]!;
         }
       }
-      dst[q] = Math.imul(s0, multiplier) >>> 24;
-      dst[q + 1] = Math.imul(s1, multiplier) >>> 24;
-      dst[q + 2] = Math.imul(s2, multiplier) >>> 24;
-      q += 3;
+      dst[q++] = (Math.imul(s0, multiplier) >>> 24) | ((Math.imul(s1, multiplier) >>> 24) << 8) | ((Math.imul(s2, multiplier) >>> 24) << 16);
     }
   }
   reduceEdges(src, width, height, fx, fy, dst);
 }
 
 /** Pillow's ImagingReduceCorners: each partial block is averaged over the cells it really has. */
-function reduceEdges(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint8Array): void {
+function reduceEdges(src: Uint8Array, width: number, height: number, fx: number, fy: number, dst: Uint32Array): void {
   const fullW = Math.floor(width / fx);
   const fullH = Math.floor(height / fy);
   const outW = Math.ceil(width / fx);
   const restW = width - fullW * fx;
   const restH = height - fullH * fy;
   if (restW > 0) {
-    for (let y = 0; y < fullH; y++) averageBlock(src, width, fullW * fx, y * fy, restW, fy, dst, (y * outW + fullW) * 3);
+    for (let y = 0; y < fullH; y++) averageBlock(src, width, fullW * fx, y * fy, restW, fy, dst, y * outW + fullW);
   }
   if (restH > 0) {
-    for (let x = 0; x < fullW; x++) averageBlock(src, width, x * fx, fullH * fy, fx, restH, dst, (fullH * outW + x) * 3);
+    for (let x = 0; x < fullW; x++) averageBlock(src, width, x * fx, fullH * fy, fx, restH, dst, fullH * outW + x);
   }
   if (restW > 0 && restH > 0) {
-    averageBlock(src, width, fullW * fx, fullH * fy, restW, restH, dst, (fullH * outW + fullW) * 3);
+    averageBlock(src, width, fullW * fx, fullH * fy, restW, restH, dst, fullH * outW + fullW);
   }
 }
 
@@ -249,7 +244,7 @@ function averageBlock(
   y0: number,
   bw: number,
   bh: number,
-  dst: Uint8Array,
+  dst: Uint32Array,
   q: number,
 ): void {
   const cells = bw * bh;
@@ -266,9 +261,7 @@ function averageBlock(
       s2 += src[p + 2]!;
     }
   }
-  dst[q] = Math.imul(s0, multiplier) >>> 24;
-  dst[q + 1] = Math.imul(s1, multiplier) >>> 24;
-  dst[q + 2] = Math.imul(s2, multiplier) >>> 24;
+  dst[q] = (Math.imul(s0, multiplier) >>> 24) | ((Math.imul(s1, multiplier) >>> 24) << 8) | ((Math.imul(s2, multiplier) >>> 24) << 16);
 }
 
 // --- triangle resampling (Image.resize BILINEAR) ----------------------------------------------
@@ -371,9 +364,9 @@ function clip8(sum: number): number {
 // rounded by at most ½, so a sum is at most 2^21 + 255·(2^22 + taps/2) < 256·2^22: the top bits are
 // always 0–255, and `| 0` only tells the compiler the sum is a 32-bit integer (it is below 2^30).
 
-/** Horizontal pass over `rows` source rows from `firstRow`, into packed pixels, c.start.length to a row. */
+/** Horizontal pass over `rows` packed source rows from `firstRow`, into packed rows of c.start.length pixels. */
 function resampleHorizontal(
-  src: Uint8Array,
+  src: Uint32Array,
   srcWidth: number,
   c: Coefficients,
   firstRow: number,
@@ -384,44 +377,49 @@ function resampleHorizontal(
   const taps = c.paddedTaps;
   const start = c.paddedStart;
   const weights = c.paddedWeights;
-  const rowBytes = srcWidth * 3;
   let q = 0;
   // Unrolled for the tap counts that follow a box reduction (a shrink by less than about 2×) or
   // an enlargement; wider filters take the general loop.
   for (let y = 0; y < rows; y++) {
-    const row = (firstRow + y) * rowBytes;
+    const row = (firstRow + y) * srcWidth;
     if (taps === 3) {
       for (let x = 0, k = 0; x < outWidth; x++, k += 3) {
-        const p = row + start[x]! * 3;
+        const p = row + start[x]!;
         const w0 = weights[k]!;
         const w1 = weights[k + 1]!;
         const w2 = weights[k + 2]!;
-        const r = HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2);
-        const g = HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2);
-        const b = HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2);
-        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((b | 0) >> PRECISION_BITS) << 16);
+        const a = src[p]!;
+        const b = src[p + 1]!;
+        const d = src[p + 2]!;
+        const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1) + Math.imul(d & 255, w2);
+        const g = HALF + Math.imul((a >>> 8) & 255, w0) + Math.imul((b >>> 8) & 255, w1) + Math.imul((d >>> 8) & 255, w2);
+        const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2);
+        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
     } else if (taps === 2) {
       for (let x = 0, k = 0; x < outWidth; x++, k += 2) {
-        const p = row + start[x]! * 3;
+        const p = row + start[x]!;
         const w0 = weights[k]!;
         const w1 = weights[k + 1]!;
-        const r = HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1);
-        const g = HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1);
-        const b = HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1);
-        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((b | 0) >> PRECISION_BITS) << 16);
+        const a = src[p]!;
+        const b = src[p + 1]!;
+        const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1);
+        const g = HALF + Math.imul((a >>> 8) & 255, w0) + Math.imul((b >>> 8) & 255, w1);
+        const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1);
+        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
     } else {
       for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
-        let p = row + start[x]! * 3;
+        let p = row + start[x]!;
         let r = HALF;
         let g = HALF;
         let b = HALF;
-        for (let t = 0; t < taps; t++, p += 3) {
+        for (let t = 0; t < taps; t++, p++) {
+          const v = src[p]!;
           const w = weights[k + t]!;
-          r += Math.imul(src[p]!, w);
-          g += Math.imul(src[p + 1]!, w);
-          b += Math.imul(src[p + 2]!, w);
+          r += Math.imul(v & 255, w);
+          g += Math.imul((v >>> 8) & 255, w);
+          b += Math.imul(v >>> 16, w);
         }
         dst[q++] = clip8(r) | (clip8(g) << 8) | (clip8(b) << 16);
       }
