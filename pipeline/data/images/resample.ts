@@ -377,40 +377,38 @@ function resampleHorizontal(
   const taps = c.paddedTaps;
   const start = c.paddedStart;
   const weights = c.paddedWeights;
-  let q = 0;
-  // Unrolled for the tap counts that follow a box reduction (a shrink by less than about 2×) or
-  // an enlargement; wider filters take the general loop.
-  for (let y = 0; y < rows; y++) {
-    const row = (firstRow + y) * srcWidth;
+  // Column by column, so each column's window and weights are loaded once for all rows. Unrolled
+  // for the tap counts that follow a box reduction (a shrink by less than about 2×) or an
+  // enlargement; wider filters take the general loop.
+  for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
+    const from = firstRow * srcWidth + start[x]!;
     if (taps === 3) {
-      for (let x = 0, k = 0; x < outWidth; x++, k += 3) {
-        const p = row + start[x]!;
-        const w0 = weights[k]!;
-        const w1 = weights[k + 1]!;
-        const w2 = weights[k + 2]!;
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const w2 = weights[k + 2]!;
+      for (let y = 0, p = from, q = x; y < rows; y++, p += srcWidth, q += outWidth) {
         const a = src[p]!;
         const b = src[p + 1]!;
         const d = src[p + 2]!;
         const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1) + Math.imul(d & 255, w2);
         const g = HALF + Math.imul((a >>> 8) & 255, w0) + Math.imul((b >>> 8) & 255, w1) + Math.imul((d >>> 8) & 255, w2);
         const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2);
-        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
+        dst[q] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
     } else if (taps === 2) {
-      for (let x = 0, k = 0; x < outWidth; x++, k += 2) {
-        const p = row + start[x]!;
-        const w0 = weights[k]!;
-        const w1 = weights[k + 1]!;
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      for (let y = 0, p = from, q = x; y < rows; y++, p += srcWidth, q += outWidth) {
         const a = src[p]!;
         const b = src[p + 1]!;
         const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1);
         const g = HALF + Math.imul((a >>> 8) & 255, w0) + Math.imul((b >>> 8) & 255, w1);
         const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1);
-        dst[q++] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
+        dst[q] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
     } else {
-      for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
-        let p = row + start[x]!;
+      for (let y = 0, q = x; y < rows; y++, q += outWidth) {
+        let p = from + y * srcWidth;
         let r = HALF;
         let g = HALF;
         let b = HALF;
@@ -421,7 +419,7 @@ function resampleHorizontal(
           g += Math.imul((v >>> 8) & 255, w);
           b += Math.imul(v >>> 16, w);
         }
-        dst[q++] = clip8(r) | (clip8(g) << 8) | (clip8(b) << 16);
+        dst[q] = clip8(r) | (clip8(g) << 8) | (clip8(b) << 16);
       }
     }
   }
