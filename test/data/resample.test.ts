@@ -216,6 +216,8 @@ const sizes: Array<[number, number, number, number]> = [
   [1, 1, 224, 224],
   [2, 3, 224, 224],
   [7, 5, 3, 2],
+  [1000, 750, 640, 480], // no reduction, windows of 3 and 4 pixels
+  [447, 299, 224, 150], // no reduction at almost 2×: windows of up to 5 pixels
 ];
 
 // Seeded random sizes on top: odd factors and block sizes whose single-precision multiplier is

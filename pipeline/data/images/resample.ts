@@ -267,19 +267,14 @@ function averageBlock(
 // --- triangle resampling (Image.resize BILINEAR) ----------------------------------------------
 
 /**
- * One axis' fixed-point filter. Output i reads `count[i]` source pixels from `start[i]` with the
- * weights at `weights[i * taps]` (the vertical pass, where a row's tap count is fixed per row). The
- * horizontal pass uses `padded`: every output reads exactly `paddedTaps` pixels from `paddedStart[i]`
- * with zero weights filling the gaps, which changes no sum and lets the loop be unrolled.
+ * One axis' fixed-point filter: output i reads `count[i]` source pixels from `start[i]` with the
+ * weights at `weights[i * taps]`.
  */
 interface Coefficients {
   taps: number;
   start: Int32Array;
   count: Int32Array;
   weights: Int32Array;
-  paddedTaps: number;
-  paddedStart: Int32Array;
-  paddedWeights: Int32Array;
   /** First and one-past-last source index any output reads. */
   first: number;
   last: number;
@@ -337,21 +332,9 @@ function computeCoefficients(inSize: number, outSize: number): Coefficients {
     start[i] = lo;
     count[i] = n;
   }
-  let paddedTaps = 0;
-  for (let i = 0; i < outSize; i++) paddedTaps = Math.max(paddedTaps, count[i]!);
-  const paddedStart = new Int32Array(outSize);
-  const paddedWeights = new Int32Array(outSize * paddedTaps);
-  for (let i = 0; i < outSize; i++) {
-    // Slide the window left where it would run past the last pixel (inSize ≥ paddedTaps always,
-    // since no output reads more pixels than there are).
-    const from = Math.min(start[i]!, inSize - paddedTaps);
-    paddedStart[i] = from;
-    const shift = start[i]! - from;
-    for (let x = 0; x < count[i]!; x++) paddedWeights[i * paddedTaps + shift + x] = weights[i * taps + x]!;
-  }
   const first = start[0]!;
   const last = start[outSize - 1]! + count[outSize - 1]!;
-  return { taps, start, count, weights, paddedTaps, paddedStart, paddedWeights, first, last };
+  return { taps, start, count, weights, first, last };
 }
 
 /** Pillow's clip8: the top bits of a fixed-point sum, clamped to a byte. */
@@ -373,16 +356,15 @@ function resampleHorizontal(
   rows: number,
   dst: Uint32Array,
 ): void {
-  const outWidth = c.paddedStart.length;
-  const taps = c.paddedTaps;
-  const start = c.paddedStart;
-  const weights = c.paddedWeights;
-  // Column by column, so each column's window and weights are loaded once for all rows. Unrolled
-  // for the tap counts that follow a box reduction (a shrink by less than about 2×) or an
-  // enlargement; wider filters take the general loop.
+  const { taps, start, count, weights } = c;
+  const outWidth = start.length;
+  // Column by column: a column's window, tap count and weights are loaded once for all rows, and
+  // the common counts (what follows a box reduction, a shrink by less than about 2×, or an
+  // enlargement) run unrolled; wider windows take the general loop.
   for (let x = 0, k = 0; x < outWidth; x++, k += taps) {
     const from = firstRow * srcWidth + start[x]!;
-    if (taps === 3) {
+    const n = count[x]!;
+    if (n === 3) {
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
       const w2 = weights[k + 2]!;
@@ -395,7 +377,7 @@ function resampleHorizontal(
         const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2);
         dst[q] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
-    } else if (taps === 2) {
+    } else if (n === 2) {
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
       for (let y = 0, p = from, q = x; y < rows; y++, p += srcWidth, q += outWidth) {
@@ -406,13 +388,33 @@ function resampleHorizontal(
         const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1);
         dst[q] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
       }
+    } else if (n === 4) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const w2 = weights[k + 2]!;
+      const w3 = weights[k + 3]!;
+      for (let y = 0, p = from, q = x; y < rows; y++, p += srcWidth, q += outWidth) {
+        const a = src[p]!;
+        const b = src[p + 1]!;
+        const d = src[p + 2]!;
+        const e = src[p + 3]!;
+        const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1) + Math.imul(d & 255, w2) + Math.imul(e & 255, w3);
+        const g =
+          HALF +
+          Math.imul((a >>> 8) & 255, w0) +
+          Math.imul((b >>> 8) & 255, w1) +
+          Math.imul((d >>> 8) & 255, w2) +
+          Math.imul((e >>> 8) & 255, w3);
+        const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2) + Math.imul(e >>> 16, w3);
+        dst[q] = ((r | 0) >> PRECISION_BITS) | (((g | 0) >> PRECISION_BITS) << 8) | (((bl | 0) >> PRECISION_BITS) << 16);
+      }
     } else {
       for (let y = 0, q = x; y < rows; y++, q += outWidth) {
         let p = from + y * srcWidth;
         let r = HALF;
         let g = HALF;
         let b = HALF;
-        for (let t = 0; t < taps; t++, p++) {
+        for (let t = 0; t < n; t++, p++) {
           const v = src[p]!;
           const w = weights[k + t]!;
           r += Math.imul(v & 255, w);
@@ -464,6 +466,29 @@ function resampleVertical(
         const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1) + Math.imul(d & 255, w2);
         const g = HALF + Math.imul((a >>> 8) & 255, w0) + Math.imul((b >>> 8) & 255, w1) + Math.imul((d >>> 8) & 255, w2);
         const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2);
+        dst[q++] = (r | 0) >> PRECISION_BITS;
+        dst[q++] = (g | 0) >> PRECISION_BITS;
+        dst[q++] = (bl | 0) >> PRECISION_BITS;
+      }
+    } else if (n === 4) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const w2 = weights[k + 2]!;
+      const w3 = weights[k + 3]!;
+      const p3 = p2 + width;
+      for (let i = 0; i < width; i++) {
+        const a = src[p0 + i]!;
+        const b = src[p1 + i]!;
+        const d = src[p2 + i]!;
+        const e = src[p3 + i]!;
+        const r = HALF + Math.imul(a & 255, w0) + Math.imul(b & 255, w1) + Math.imul(d & 255, w2) + Math.imul(e & 255, w3);
+        const g =
+          HALF +
+          Math.imul((a >>> 8) & 255, w0) +
+          Math.imul((b >>> 8) & 255, w1) +
+          Math.imul((d >>> 8) & 255, w2) +
+          Math.imul((e >>> 8) & 255, w3);
+        const bl = HALF + Math.imul(a >>> 16, w0) + Math.imul(b >>> 16, w1) + Math.imul(d >>> 16, w2) + Math.imul(e >>> 16, w3);
         dst[q++] = (r | 0) >> PRECISION_BITS;
         dst[q++] = (g | 0) >> PRECISION_BITS;
         dst[q++] = (bl | 0) >> PRECISION_BITS;
