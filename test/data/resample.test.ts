@@ -146,6 +146,14 @@ describe('resizeRgb, hand-computed', () => {
     expect(firstDifference(out, expected)).toBe(-1);
   });
 
+  it('gives the same bytes whether or not the source starts on a 4-byte boundary', () => {
+    // Word-aligned rows take the word-at-a-time 2×2 reduction; a shifted copy takes the byte loop.
+    const src = noise(640, 480, 5);
+    const shifted = new Uint8Array(src.length + 1).subarray(1);
+    shifted.set(src);
+    expect(firstDifference(resizeRgb(shifted, 640, 480, 224, 224), resizeRgb(src, 640, 480, 224, 224))).toBe(-1);
+  });
+
   it('names the bad argument', () => {
     const src = new Uint8Array(4 * 3 * 3);
     expect(() => resizeRgb(src, 4, 4, 2, 2)).toThrow(/src has 36 bytes/);
