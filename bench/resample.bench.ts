@@ -14,9 +14,10 @@ const SIZES: Array<[number, number, number, number]> = [
   [640, 640, 224, 224],
   [1200, 900, 224, 224],
   [300, 250, 224, 224],
+  [1000, 750, 640, 480],
 ];
-const ROUNDS = 7;
-const CALLS = 100;
+const ROUNDS = 15;
+const CALLS = 40;
 
 const PILLOW = `
 import sys, time
