@@ -285,7 +285,7 @@ const coefficientCache = new Map<number, Coefficients>();
 const COEFFICIENT_CACHE_LIMIT = 64;
 
 function coefficients(inSize: number, outSize: number): Coefficients {
-  const key = inSize * 1048576 + outSize;
+  const key = inSize * 4294967296 + outSize;
   let c = coefficientCache.get(key);
   if (c === undefined) {
     c = computeCoefficients(inSize, outSize);
