@@ -160,15 +160,13 @@ function reduce2x2(src: Uint8Array, width: number, height: number, dst: Uint32Ar
         const hi1 = ((a1 >>> 8) & LANES) + ((b1 >>> 8) & LANES);
         const lo2 = (a2 & LANES) + (b2 & LANES);
         const hi2 = ((a2 >>> 8) & LANES) + ((b2 >>> 8) & LANES);
-        // Bytes 0–2 and 3–5 make the first output pixel, bytes 6–8 and 9–11 the second.
-        dst[q++] =
-          (((lo0 & 0xffff) + (hi0 >>> 16) + 2) >> 2) |
-          ((((hi0 & 0xffff) + (lo1 & 0xffff) + 2) >> 2) << 8) |
-          ((((lo0 >>> 16) + (hi1 & 0xffff) + 2) >> 2) << 16);
-        dst[q++] =
-          (((lo1 >>> 16) + (hi2 & 0xffff) + 2) >> 2) |
-          ((((hi1 >>> 16) + (lo2 >>> 16) + 2) >> 2) << 8) |
-          ((((lo2 & 0xffff) + (hi2 >>> 16) + 2) >> 2) << 16);
+        // Bytes 0–2 and 3–5 make the first output pixel, bytes 6–8 and 9–11 the second. Red and
+        // blue of a pixel are added in two lanes at once ((x + 2) >> 2 for both), green alone;
+        // the mask drops the bits a lane shifts into its neighbour.
+        const rb0 = lo0 + ((hi0 >>> 16) | (hi1 << 16)) + 0x20002;
+        const rb1 = ((lo1 >>> 16) | (lo2 << 16)) + hi2 + 0x20002;
+        dst[q++] = ((rb0 >>> 2) & LANES) | ((((hi0 & 0xffff) + (lo1 & 0xffff) + 2) >> 2) << 8);
+        dst[q++] = ((rb1 >>> 2) & LANES) | ((((hi1 >>> 16) + (lo2 >>> 16) + 2) >> 2) << 8);
       }
       x = groups * 2;
     }
