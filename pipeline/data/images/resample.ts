@@ -6,6 +6,7 @@
 const PRECISION_BITS = 22;
 const ONE = 1 << PRECISION_BITS;
 const HALF = 1 << (PRECISION_BITS - 1);
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Integer box-reduction factors Pillow's reducing step would use to bring w×h towards tw×th (each ≥ 1). */
 export function reductionFactors(width: number, height: number, targetWidth: number, targetHeight: number): [number, number] {
@@ -100,7 +101,21 @@ function packed(slot: 0 | 1, length: number): Uint32Array {
 }
 
 function packRgb(src: Uint8Array, pixels: number, dst: Uint32Array): void {
-  for (let i = 0, p = 0; i < pixels; i++, p += 3) dst[i] = src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16);
+  let i = 0;
+  if (LITTLE_ENDIAN && (src.byteOffset & 3) === 0) {
+    // Four pixels are three words: re-cut them at pixel boundaries.
+    const words = new Uint32Array(src.buffer, src.byteOffset, src.length >> 2);
+    for (let j = 0; i + 4 <= pixels; i += 4, j += 3) {
+      const a = words[j]!;
+      const b = words[j + 1]!;
+      const c = words[j + 2]!;
+      dst[i] = a & 0xffffff;
+      dst[i + 1] = (a >>> 24) | ((b & 0xffff) << 8);
+      dst[i + 2] = (b >>> 16) | ((c & 0xff) << 16);
+      dst[i + 3] = c >>> 8;
+    }
+  }
+  for (let p = i * 3; i < pixels; i++, p += 3) dst[i] = src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16);
 }
 
 function unpackRgb(src: Uint32Array, pixels: number, dst: Uint8Array): void {
@@ -124,7 +139,6 @@ function boxMultiplier(cells: number): number {
   return Math.trunc(Math.fround(4294967296 / Math.fround(dividend))) | 0;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const LANES = 0x00ff00ff;
 
 /** The 2×2 case (640×480 → 224×224 and most camera sizes): (sum + 2) >> 2, edges as partial blocks. */
