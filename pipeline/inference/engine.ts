@@ -12,7 +12,7 @@ import { ConfigurationError, DataError } from '../core/errors.ts';
 import { exists, sha256File } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
 import { LETTERBOX_PAD_VALUE, type LetterboxGeometry } from '../data/images/letterbox.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../data/images/preprocess.ts';
+import { decodeImage, IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessDecoded, type PreprocessedImage } from '../data/images/preprocess.ts';
 import { loadSharp } from '../data/images/sharp.ts';
 import type { ImageTensorFile } from '../data/images/tensor-file.ts';
 import { MODEL_CARD_FILE, readModelCard, type ModelCard, type TensorSpec } from '../train/card.ts';
@@ -669,23 +669,25 @@ export async function* decodedBatches<T extends ImageFile>(
   const decode = async (batch: PendingBatch<T>, index: number): Promise<void> => {
     const slot = batch.slots[index]!;
     try {
-      // By path, as prepare-data does: a JPEG is then decoded DCT-scaled, so serving and evaluation
-      // see the same pixels the model was trained on (and decode faster).
-      const source = slot.item.path;
-      const byResize = new Map<string, Awaited<ReturnType<typeof preprocessImage>>>();
-      let known: { width: number; height: number } | undefined;
-      for (const [j, spec] of specs.entries()) {
-        const key = `${spec.resize}:${spec.size}`;
-        let image = byResize.get(key);
-        if (!image) {
-          image = await preprocessImage(source, { size: spec.size, resize: spec.resize }, known);
-          byResize.set(key, image);
-          known = { width: image.width, height: image.height };
+      // Decoded once by the same function prepare-data uses, so evaluation and serving see the
+      // pixels the model was trained on; each model input size is then resampled from it.
+      const decoded = await decodeImage(slot.item.path);
+      try {
+        const byResize = new Map<string, PreprocessedImage>();
+        for (const [j, spec] of specs.entries()) {
+          const key = `${spec.resize}:${spec.size}`;
+          let image = byResize.get(key);
+          if (!image) {
+            image = preprocessDecoded(decoded, { size: spec.size, resize: spec.resize });
+            byResize.set(key, image);
+          }
+          normalizeToCHW(image.pixels, spec.size, spec.size, spec.mean, spec.std, batch.inputs[j]!, index * planes[j]!);
+          slot.geometries[j] = image.geometry;
+          slot.width = image.width;
+          slot.height = image.height;
         }
-        normalizeToCHW(image.pixels, spec.size, spec.size, spec.mean, spec.std, batch.inputs[j]!, index * planes[j]!);
-        slot.geometries[j] = image.geometry;
-        slot.width = image.width;
-        slot.height = image.height;
+      } finally {
+        decoded.release?.();
       }
     } catch (error) {
       if (o.signal?.aborted) throw error;

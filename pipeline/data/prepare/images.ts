@@ -12,7 +12,7 @@ import type { Logger } from '../../core/logger.ts';
 import type { ImageStats } from '../images/hash.ts';
 import { toLetterbox, yoloToPixels, LETTERBOX_PAD_VALUE } from '../images/letterbox.ts';
 import { forEachPool } from '../images/pool.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, preprocessImages } from '../images/preprocess.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, preprocessImage } from '../images/preprocess.ts';
 import { probeImage, type ImageNote } from '../images/probe.ts';
 import { loadSharp } from '../images/sharp.ts';
 import { ImageTensorWriter, type ImageIndexItem } from '../images/tensor-file.ts';
@@ -224,49 +224,40 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
   }
   const write = logger.progress('preprocess images', items.length, 'images');
   try {
-    // A few images per task, resized together (images/preprocess.ts preprocessImages); the chunk
-    // stays small enough that the decoded images in flight hold a few tens of MB at most.
-    const chunkSize = Math.max(1, Math.min(8, Math.floor(2 ** 24 / (4 * 3 * o.imageSize * o.imageSize))));
+    // Decoding runs on libuv's pool and resampling on this thread, so one image more than there
+    // are cores keeps both busy; memory in flight is a few decoded images.
     await forEachPool(
-      chunks(items.length, chunkSize),
-      concurrency,
-      async (chunk) => {
-        // Paths, not bytes: libvips reads the file itself and can decode a JPEG DCT-scaled.
-        const pres = await preprocessImages(
-          chunk.map((i) => join(o.root, items[i]!.image.file)),
-          { size: o.imageSize, resize },
-          chunk.map((i) => ({ width: items[i]!.width, height: items[i]!.height, format: items[i]!.format, orientation: items[i]!.orientation })),
-        );
-        for (const [c, i] of chunk.entries()) {
-          const item = items[i]!;
-          const s = splits[i]!;
-          const pre = pres[c]!;
-          await writers[s].writeRow(rowOf[i]!, pre.pixels);
-          const g = pre.geometry;
-          const entry: ImageIndexItem = {
-            id: item.metaId ?? item.image.file.replace(/\.[^./]+$/, ''),
-            row: rowOf[i]!,
-            file: item.image.file,
-            width: item.width,
-            height: item.height,
-            scale: g.scale,
-            pad: [g.pad[0], g.pad[1]],
-            sha256: item.sha256,
-            ...(item.label !== undefined ? { label: item.label } : {}),
-            ...(item.boxes
-              ? {
-                  boxes: item.boxes.map((b) => {
-                    const [x1, y1, x2, y2] = toLetterbox(yoloToPixels(b.cx, b.cy, b.w, b.h, item.width, item.height), g);
-                    return [b.cls, x1, y1, x2, y2] as [number, number, number, number, number];
-                  }),
-                }
-              : {}),
-            ...(item.skinTone !== undefined ? { skin_tone: item.skinTone } : {}),
-            ...(item.source !== undefined ? { source: item.source } : {}),
-          };
-          index[s].push(entry);
-          write.tick();
-        }
+      items.keys(),
+      concurrency + 1,
+      async (i) => {
+        const pre = await preprocessImage(join(o.root, items[i]!.image.file), { size: o.imageSize, resize });
+        const item = items[i]!;
+        const s = splits[i]!;
+        await writers[s].writeRow(rowOf[i]!, pre.pixels);
+        const g = pre.geometry;
+        const entry: ImageIndexItem = {
+          id: item.metaId ?? item.image.file.replace(/\.[^./]+$/, ''),
+          row: rowOf[i]!,
+          file: item.image.file,
+          width: item.width,
+          height: item.height,
+          scale: g.scale,
+          pad: [g.pad[0], g.pad[1]],
+          sha256: item.sha256,
+          ...(item.label !== undefined ? { label: item.label } : {}),
+          ...(item.boxes
+            ? {
+                boxes: item.boxes.map((b) => {
+                  const [x1, y1, x2, y2] = toLetterbox(yoloToPixels(b.cx, b.cy, b.w, b.h, item.width, item.height), g);
+                  return [b.cls, x1, y1, x2, y2] as [number, number, number, number, number];
+                }),
+              }
+            : {}),
+          ...(item.skinTone !== undefined ? { skin_tone: item.skinTone } : {}),
+          ...(item.source !== undefined ? { source: item.source } : {}),
+        };
+        index[s].push(entry);
+        write.tick();
       },
       o.signal,
     );
@@ -293,11 +284,6 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
     quarantined: quarantine.count,
   });
   return { counts, quarantined: quarantine.count, total, report, profile };
-}
-
-/** 0…n−1 in consecutive runs of `size`. */
-function* chunks(n: number, size: number): Generator<number[]> {
-  for (let start = 0; start < n; start += size) yield Array.from({ length: Math.min(size, n - start) }, (_, j) => start + j);
 }
 
 type Quarantined = { file: string; reason: string; detail: string; line?: number };
