@@ -32,6 +32,9 @@ async function entries() {
     const main = `actions/${dir}/main.ts`;
     if (existsSync(join(root, main))) result[`actions/${dir}`] = main;
   }
+  // Worker threads load their own script: the preprocessing pool looks for it in dist/workers/.
+  const preprocessWorker = 'pipeline/data/images/preprocess-worker.ts';
+  if (existsSync(join(root, preprocessWorker))) result['workers/preprocess'] = preprocessWorker;
   const gen = 'actions/lib/gen-actions.ts';
   if (existsSync(join(root, gen))) result['tools/gen-actions'] = gen;
 

@@ -12,7 +12,8 @@ import { ConfigurationError, DataError } from '../core/errors.ts';
 import { exists, sha256File } from '../core/fs.ts';
 import type { Logger } from '../core/logger.ts';
 import { LETTERBOX_PAD_VALUE, type LetterboxGeometry } from '../data/images/letterbox.ts';
-import { decodeImage, IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessDecoded, type PreprocessedImage } from '../data/images/preprocess.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/images/preprocess.ts';
+import { PreprocessPool, type PoolSpec } from '../data/images/preprocess-pool.ts';
 import { loadSharp } from '../data/images/sharp.ts';
 import type { ImageTensorFile } from '../data/images/tensor-file.ts';
 import { MODEL_CARD_FILE, readModelCard, type ModelCard, type TensorSpec } from '../train/card.ts';
@@ -608,9 +609,16 @@ function toIterator<T>(items: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> 
 export async function* decodedBatches<T extends ImageFile>(
   specs: readonly ImageSpec[],
   files: AsyncIterable<T> | Iterable<T>,
-  o: { batchSize: number; concurrency: number; ahead: number; signal?: AbortSignal },
+  o: { batchSize: number; concurrency: number; threads?: number; ahead: number; signal?: AbortSignal },
 ): AsyncGenerator<PendingBatch<T>> {
   await loadSharp({ threads: 1 }); // parallelism comes from images in flight, not threads per image
+  // Each distinct input once per image (a detector and a classifier of one size share it).
+  const distinct: PoolSpec[] = [];
+  const distinctIndex = specs.map((spec) => {
+    const at = distinct.findIndex((d) => d.size === spec.size && d.resize === spec.resize && `${d.normalize!.mean}/${d.normalize!.std}` === `${spec.mean}/${spec.std}`);
+    return at >= 0 ? at : distinct.push({ size: spec.size, resize: spec.resize, normalize: { mean: spec.mean, std: spec.std } }) - 1;
+  });
+  const pool = await PreprocessPool.create(o.threads);
   const it = toIterator(files);
   const batches = new Map<number, PendingBatch<T>>();
   let created = 0;
@@ -669,25 +677,15 @@ export async function* decodedBatches<T extends ImageFile>(
   const decode = async (batch: PendingBatch<T>, index: number): Promise<void> => {
     const slot = batch.slots[index]!;
     try {
-      // Decoded once by the same function prepare-data uses, so evaluation and serving see the
-      // pixels the model was trained on; each model input size is then resampled from it.
-      const decoded = await decodeImage(slot.item.path);
-      try {
-        const byResize = new Map<string, PreprocessedImage>();
-        for (const [j, spec] of specs.entries()) {
-          const key = `${spec.resize}:${spec.size}`;
-          let image = byResize.get(key);
-          if (!image) {
-            image = preprocessDecoded(decoded, { size: spec.size, resize: spec.resize });
-            byResize.set(key, image);
-          }
-          normalizeToCHW(image.pixels, spec.size, spec.size, spec.mean, spec.std, batch.inputs[j]!, index * planes[j]!);
-          slot.geometries[j] = image.geometry;
-          slot.width = image.width;
-          slot.height = image.height;
-        }
-      } finally {
-        decoded.release?.();
+      // Decoded once, on the preprocessing threads, by the same functions prepare-data uses, so
+      // evaluation and serving see the pixels the model was trained on; then resampled per size.
+      const images = await pool.preprocess(slot.item.path, distinct);
+      for (const [j, spec] of specs.entries()) {
+        const image = images[distinctIndex[j]!]!;
+        batch.inputs[j]!.set(image.tensor!, index * planes[j]!);
+        slot.geometries[j] = image.geometry;
+        slot.width = image.width;
+        slot.height = image.height;
       }
     } catch (error) {
       if (o.signal?.aborted) throw error;
@@ -734,6 +732,7 @@ export async function* decodedBatches<T extends ImageFile>(
     stop = true;
     wake();
     await Promise.allSettled(workers);
+    await pool.close();
     if (!sourceDone) await it.return?.();
   }
 }
@@ -759,7 +758,9 @@ export async function* runModelsOnImages<T extends ImageFile>(
   const batchSize = o.batchSize ?? defaultBatchSize(models);
   const decoded = decodedBatches(specs, files, {
     batchSize,
-    concurrency: o.decodeConcurrency ?? availableParallelism(),
+    // Two images per preprocessing thread keep each busy while its last result travels back.
+    concurrency: o.decodeConcurrency ?? 2 * availableParallelism(),
+    threads: availableParallelism(),
     ahead: o.ahead ?? 2,
     ...(o.signal ? { signal: o.signal } : {}),
   });

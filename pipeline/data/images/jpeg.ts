@@ -5,9 +5,17 @@
 
 import { createRequire } from 'node:module';
 
+interface Decompressed {
+  data: Buffer;
+  width: number;
+  height: number;
+  size: number;
+}
+
 interface TurboJpeg {
   FORMAT_RGB: number;
-  decompress(image: Buffer, out: Buffer, options: { format: number }): Promise<{ data: Buffer; width: number; height: number; size: number }>;
+  decompress(image: Buffer, out: Buffer, options: { format: number }): Promise<Decompressed>;
+  decompressSync(image: Buffer, out: Buffer, options: { format: number }): Decompressed;
 }
 
 export interface RgbImage {
@@ -22,16 +30,52 @@ export interface RgbImage {
 let binding: TurboJpeg | null | undefined;
 let loadError: string | undefined;
 
-/** The TurboJPEG binding, or null (with the reason in `jpegDecoderUnavailable`) when it cannot load here. */
-function turbo(): TurboJpeg | null {
+/**
+ * The TurboJPEG binding, or null (with the reason in `jpegDecoderUnavailable`) when it cannot load
+ * here. `from` is the package's resolved path, for code bundled where node_modules is not above it
+ * (the preprocessing workers).
+ */
+function turbo(from?: string): TurboJpeg | null {
   if (binding !== undefined) return binding;
   try {
-    binding = createRequire(import.meta.url)('@julusian/jpeg-turbo') as TurboJpeg;
+    binding = createRequire(import.meta.url)(from ?? '@julusian/jpeg-turbo') as TurboJpeg;
   } catch (error) {
     binding = null;
     loadError = (error as Error).message.split('\n')[0];
   }
   return binding;
+}
+
+/** Where the binding is installed, for a worker to load the same one (undefined when unavailable). */
+export function turboJpegPath(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve('@julusian/jpeg-turbo');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Load the binding from an explicit path (a worker, with the path its parent resolved). */
+export function useTurboJpeg(path: string | undefined): void {
+  turbo(path);
+}
+
+/**
+ * decodeJpegRgb on the calling thread, into `out` (grown when too small; returned either way), or
+ * undefined when libjpeg-turbo is unavailable or refuses the data.
+ */
+export function decodeJpegRgbSync(bytes: Buffer, width: number, height: number, out: Buffer): { pixels: Buffer; buffer: Buffer } | undefined {
+  const tj = turbo();
+  if (!tj || width < 1 || height < 1) return undefined;
+  const size = width * height * 3;
+  const buffer = out.length >= size ? out : Buffer.allocUnsafeSlow(size);
+  try {
+    const r = tj.decompressSync(bytes, buffer, { format: tj.FORMAT_RGB });
+    if (r.width !== width || r.height !== height || r.size !== size) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { pixels: buffer.subarray(0, size), buffer };
 }
 
 /** Why libjpeg-turbo is not used on this machine, or undefined when it is. */

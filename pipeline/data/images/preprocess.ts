@@ -6,7 +6,7 @@ import { readFile } from 'node:fs';
 import { promisify } from 'node:util';
 import { DECODE_OPTIONS, loadSharp } from './sharp.ts';
 import { decodeJpegRgb } from './jpeg.ts';
-import { readJpegHeader } from './jpeg-header.ts';
+import { readJpegHeader, type JpegHeader } from './jpeg-header.ts';
 import { orientRgb } from './orient.ts';
 import { resizeRgb } from './resample.ts';
 import { letterboxGeometry, LETTERBOX_PAD_VALUE, type LetterboxGeometry } from './letterbox.ts';
@@ -61,7 +61,7 @@ export function orientedSize(width: number, height: number, orientation: number 
 export async function decodeImage(input: Buffer | string): Promise<DecodedImage> {
   const bytes = typeof input === 'string' ? await readFileBytes(input) : input;
   const header = readJpegHeader(bytes);
-  if (header && header.precision === 8 && (header.components === 1 || header.components === 3) && !header.iccProfile && header.coding !== 'lossless') {
+  if (header && turboDecodable(header)) {
     const decoded = await decodeJpegRgb(bytes, header.width, header.height);
     if (decoded) {
       if (header.orientation === 1) return decoded;
@@ -78,6 +78,11 @@ export async function decodeImage(input: Buffer | string): Promise<DecodedImage>
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoding produced ${info.channels} channels, expected 3`);
   return { pixels: data, width: info.width, height: info.height };
+}
+
+/** A JPEG libjpeg-turbo decodes to the same sRGB pixels sharp would: 8-bit gray or YCbCr, no ICC profile. */
+export function turboDecodable(header: JpegHeader): boolean {
+  return header.precision === 8 && (header.components === 1 || header.components === 3) && !header.iccProfile && header.coding !== 'lossless';
 }
 
 // fs.readFile's callback form: one trip to libuv's pool, where fs/promises' readFile takes several

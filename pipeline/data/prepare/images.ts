@@ -12,7 +12,8 @@ import type { Logger } from '../../core/logger.ts';
 import type { ImageStats } from '../images/hash.ts';
 import { toLetterbox, yoloToPixels, LETTERBOX_PAD_VALUE } from '../images/letterbox.ts';
 import { forEachPool } from '../images/pool.ts';
-import { IMAGENET_MEAN, IMAGENET_STD, preprocessImage } from '../images/preprocess.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, type PreprocessedImage } from '../images/preprocess.ts';
+import { PreprocessPool } from '../images/preprocess-pool.ts';
 import { probeImage, type ImageNote } from '../images/probe.ts';
 import { loadSharp } from '../images/sharp.ts';
 import { ImageTensorWriter, type ImageIndexItem } from '../images/tensor-file.ts';
@@ -224,13 +225,14 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
   }
   const write = logger.progress('preprocess images', items.length, 'images');
   try {
-    // Decoding runs on libuv's pool and resampling on this thread, so one image more than there
-    // are cores keeps both busy; memory in flight is a few decoded images.
+    // One preprocessing thread per core, two images in flight per thread; memory in flight is a
+    // few decoded images.
+    const pool = await PreprocessPool.create(concurrency);
     await forEachPool(
       items.keys(),
-      concurrency + 1,
+      2 * pool.size,
       async (i) => {
-        const pre = await preprocessImage(join(o.root, items[i]!.image.file), { size: o.imageSize, resize });
+        const [pre] = (await pool.preprocess(join(o.root, items[i]!.image.file), [{ size: o.imageSize, resize }])) as [PreprocessedImage];
         const item = items[i]!;
         const s = splits[i]!;
         await writers[s].writeRow(rowOf[i]!, pre.pixels);
@@ -260,7 +262,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
         write.tick();
       },
       o.signal,
-    );
+    ).finally(() => pool.close());
   } catch (error) {
     for (const s of SPLITS) await writers[s].abort();
     throw error;

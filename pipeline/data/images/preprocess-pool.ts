@@ -1,0 +1,166 @@
+// Image preprocessing on worker threads, one per core: each reads, decodes (libjpeg-turbo) and
+// resamples whole images, so decoding and resampling use every core and the calling thread only
+// hands out paths and collects pixels. With decoding on libuv's pool and resampling on the
+// calling thread instead, the two contended for the same cores and the calling thread became the
+// bottleneck (docs/data-performance.md). Same results as preprocessImage, byte for byte: the
+// workers run the same functions, and images only sharp decodes come back to this thread.
+
+import { existsSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { turboJpegPath } from './jpeg.ts';
+import { decodeImage } from './preprocess.ts';
+import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerReply, type WorkerRequest } from './preprocess-worker.ts';
+
+export type { PoolImage, PoolSpec } from './preprocess-worker.ts';
+
+interface Pending {
+  resolve: (images: PoolImage[]) => void;
+  reject: (error: Error) => void;
+  input: string | Buffer;
+  specs: PoolSpec[];
+}
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+export class PreprocessPool {
+  private nextId = 0;
+  private failure: Error | undefined;
+  private closing = false;
+
+  private constructor(private readonly threads: Thread[]) {
+    for (const thread of threads) {
+      thread.worker.on('message', (reply: WorkerReply) => this.settle(thread, reply));
+      thread.worker.on('error', (error) => this.fail(error));
+      thread.worker.on('exit', (code) => {
+        if (!this.closing) this.fail(new Error(`preprocessing worker exited with code ${code}`));
+      });
+      thread.worker.unref();
+    }
+  }
+
+  /** Start `threads` workers (default: the cores this process may use). */
+  static async create(threads = availableParallelism()): Promise<PreprocessPool> {
+    const script = await workerScript();
+    const workerData: WorkerOptions = { preprocessWorker: true, turboJpegPath: turboJpegPath() };
+    return new PreprocessPool(Array.from({ length: Math.max(1, threads) }, () => ({ worker: new Worker(script, { workerData }), pending: new Map() })));
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /**
+   * Decode `input` (a file path or its bytes) once and bring it to each spec's input size: what
+   * preprocessImage gives for each spec, with the normalised float CHW tensor where the spec asks
+   * for one (computed on the worker too). Rejects with the read error (its `code` kept) or sharp's
+   * decoding error.
+   */
+  preprocess(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    // The least busy thread; a worker holds its pending requests in arrival order.
+    const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const id = this.nextId++;
+    const request: WorkerRequest = { id, specs: [...specs] };
+    const transfer: ArrayBuffer[] = [];
+    if (typeof input === 'string') request.path = input;
+    else {
+      const copy = new Uint8Array(input);
+      request.bytes = copy;
+      transfer.push(copy.buffer as ArrayBuffer);
+    }
+    return new Promise((resolve, reject) => {
+      if (thread.pending.size === 0) thread.worker.ref();
+      thread.pending.set(id, { resolve, reject, input, specs: request.specs });
+      thread.worker.postMessage(request, transfer);
+    });
+  }
+
+  /** Stop the workers; requests still pending are rejected. */
+  async close(): Promise<void> {
+    this.fail(new Error('preprocessing pool closed'));
+    this.closing = true;
+    // Referenced while they stop: an unreferenced worker's exit would not keep the process alive
+    // for whoever awaits this.
+    await Promise.all(
+      this.threads.map((t) => {
+        t.worker.ref();
+        return t.worker.terminate();
+      }),
+    );
+  }
+
+  private settle(thread: Thread, reply: WorkerReply): void {
+    const p = thread.pending.get(reply.id);
+    if (!p) return;
+    thread.pending.delete(reply.id);
+    if (thread.pending.size === 0) thread.worker.unref();
+    if (reply.ok) {
+      p.resolve(reply.images.map((image) => ({ ...image, pixels: Buffer.from(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength) })));
+    } else if (reply.fallback) {
+      void decodeHere(reply.bytes ? Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) : p.input, p.specs).then(p.resolve, p.reject);
+    } else {
+      p.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    if (this.closing) return;
+    for (const thread of this.threads) {
+      for (const p of thread.pending.values()) p.reject(error);
+      thread.pending.clear();
+      thread.worker.unref();
+    }
+  }
+}
+
+/** sharp's path, on this thread, for what the workers cannot decode. */
+async function decodeHere(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
+  const decoded = await decodeImage(input);
+  try {
+    return specs.map((spec) => preprocessSpec(decoded, spec));
+  } finally {
+    decoded.release?.();
+  }
+}
+
+let script: Promise<string> | undefined;
+
+/**
+ * The worker's script: dist/workers/preprocess.js next to the bundle this module was built into;
+ * when running from the TypeScript sources (tests), a bundle made once per process with esbuild,
+ * a development dependency, since a worker thread cannot load TypeScript.
+ */
+function workerScript(): Promise<string> {
+  script ??= (async () => {
+    const here = fileURLToPath(import.meta.url);
+    if (!here.endsWith('.ts')) {
+      for (let dir = dirname(here); ; dir = dirname(dir)) {
+        const candidate = join(dir, 'workers', 'preprocess.js');
+        if (existsSync(candidate)) return candidate;
+        if (dirname(dir) === dir) throw new Error(`the preprocessing worker (dist/workers/preprocess.js) is missing beside ${here}: run npm run build`);
+      }
+    }
+    const { build } = await import('esbuild');
+    const outfile = join(tmpdir(), `skintwin-preprocess-worker-${process.pid}.mjs`);
+    await build({
+      entryPoints: [join(dirname(here), 'preprocess-worker.ts')],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      external: ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo'],
+      logLevel: 'error',
+    });
+    process.once('exit', () => rmSync(outfile, { force: true }));
+    return outfile;
+  })();
+  return script;
+}

@@ -1,0 +1,89 @@
+// A thread of the preprocessing pool (preprocess-pool.ts): reads a file, decodes it with
+// libjpeg-turbo on this thread and resamples it for each requested input size. Images only sharp
+// can decode (or that libjpeg-turbo refuses) are sent back for the parent to decode.
+
+import { readFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { readJpegHeader } from './jpeg-header.ts';
+import { decodeJpegRgbSync, useTurboJpeg } from './jpeg.ts';
+import { orientRgb } from './orient.ts';
+import { normalizeToCHW, preprocessDecoded, turboDecodable, type PreprocessedImage, type PreprocessSpec } from './preprocess.ts';
+
+/** A model input: its size and resize mode, and when given, the normalisation of a float CHW tensor. */
+export interface PoolSpec extends PreprocessSpec {
+  normalize?: { mean: readonly number[]; std: readonly number[] };
+}
+
+/** preprocessImage's result, plus the normalised float CHW tensor when the spec asked for one. */
+export interface PoolImage extends PreprocessedImage {
+  tensor?: Float32Array;
+}
+
+export interface WorkerRequest {
+  id: number;
+  /** A file to read, or the image's bytes. */
+  path?: string;
+  bytes?: Uint8Array;
+  specs: PoolSpec[];
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; images: PoolImage[] }
+  | { id: number; ok: false; fallback: true; bytes?: Uint8Array }
+  | { id: number; ok: false; fallback: false; message: string; code?: string };
+
+export interface WorkerOptions {
+  /** Marks a thread started by the pool: this module is also imported elsewhere for preprocessSpec. */
+  preprocessWorker: true;
+  /** The TurboJPEG binding's resolved path (the bundle may live where node_modules is not above it). */
+  turboJpegPath: string | undefined;
+}
+
+// One decode buffer per thread, grown to the largest image seen.
+let decodeBuffer: Buffer = Buffer.allocUnsafeSlow(0);
+
+function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
+  let bytes: Buffer;
+  try {
+    bytes = request.bytes ? Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength) : readFileSync(request.path!);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    return { reply: { id: request.id, ok: false, fallback: false, message: e.message, ...(e.code ? { code: e.code } : {}) }, transfer: [] };
+  }
+  const header = readJpegHeader(bytes);
+  const decoded = header && turboDecodable(header) ? decodeJpegRgbSync(bytes, header.width, header.height, decodeBuffer) : undefined;
+  if (!header || !decoded) {
+    // sharp's turn, in the parent: the bytes go back so the file is not read twice.
+    const copy = new Uint8Array(bytes);
+    return { reply: { id: request.id, ok: false, fallback: true, bytes: copy }, transfer: [copy.buffer as ArrayBuffer] };
+  }
+  decodeBuffer = decoded.buffer;
+  const image = orientRgb(decoded.pixels, header.width, header.height, header.orientation);
+  const images = request.specs.map((spec) => preprocessSpec(image, spec));
+  const transfer = images.flatMap((i) => [i.pixels.buffer as ArrayBuffer, ...(i.tensor ? [i.tensor.buffer as ArrayBuffer] : [])]);
+  return { reply: { id: request.id, ok: true, images }, transfer };
+}
+
+/** preprocessDecoded, then the normalised tensor when asked for: on this thread, not the parent's. */
+export function preprocessSpec(image: Parameters<typeof preprocessDecoded>[0], spec: PoolSpec): PoolImage {
+  const pre: PoolImage = preprocessDecoded(image, spec);
+  if (spec.normalize) {
+    pre.tensor = new Float32Array(3 * spec.size * spec.size);
+    normalizeToCHW(pre.pixels, spec.size, spec.size, spec.normalize.mean, spec.normalize.std, pre.tensor);
+  }
+  return pre;
+}
+
+if (parentPort && (workerData as WorkerOptions | undefined)?.preprocessWorker) {
+  useTurboJpeg((workerData as WorkerOptions).turboJpegPath);
+  const port = parentPort;
+  port.on('message', (request: WorkerRequest) => {
+    let out: { reply: WorkerReply; transfer: ArrayBuffer[] };
+    try {
+      out = handle(request);
+    } catch (error) {
+      out = { reply: { id: request.id, ok: false, fallback: false, message: (error as Error).message }, transfer: [] };
+    }
+    port.postMessage(out.reply, out.transfer);
+  });
+}

@@ -1,0 +1,127 @@
+// PreprocessPool: worker threads give exactly preprocessImage's pixels (and normalizeToCHW's
+// tensor), hand images only sharp decodes back to the caller, and report bad input clearly.
+
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PreprocessPool } from '../../pipeline/data/images/preprocess-pool.ts';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
+import { picture } from '../support/pictures.ts';
+
+let dir: string;
+let pool: PreprocessPool;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'preprocess-pool-'));
+  pool = await PreprocessPool.create(2);
+});
+afterAll(async () => {
+  await pool.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const rgb = (w: number, h: number, seed: number) => sharp(picture(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
+
+async function saved(name: string, bytes: Buffer): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  return path;
+}
+
+describe('PreprocessPool', () => {
+  it('gives preprocessImage\'s bytes for every kind of image, one decode for several sizes', async () => {
+    const inputs = [
+      await saved('plain.jpg', await rgb(640, 480, 1).jpeg({ quality: 85 }).toBuffer()),
+      await saved('gray.jpg', await rgb(300, 500, 2).toColourspace('b-w').jpeg().toBuffer()),
+      await saved('rotated.jpg', await rgb(480, 320, 3).jpeg().withMetadata({ orientation: 6 }).toBuffer()),
+      await saved('cmyk.jpg', await rgb(320, 240, 4).toColourspace('cmyk').jpeg().toBuffer()),
+      await saved('p3.jpg', await rgb(320, 240, 5).withIccProfile('p3').jpeg().toBuffer()),
+      await saved('alpha.png', await rgb(200, 150, 6).ensureAlpha(0.5).png().toBuffer()),
+    ];
+    const specs: PreprocessSpec[] = [
+      { size: 224, resize: 'fill' },
+      { size: 160, resize: 'letterbox' },
+    ];
+    const results = await Promise.all(inputs.map((path) => pool.preprocess(path, specs)));
+    for (const [i, path] of inputs.entries()) {
+      for (const [j, spec] of specs.entries()) {
+        const want = await preprocessImage(path, spec);
+        const got = results[i]![j]!;
+        expect(got.geometry, `${path} ${spec.resize}`).toEqual(want.geometry);
+        expect([got.width, got.height]).toEqual([want.width, want.height]);
+        expect(Buffer.compare(got.pixels, want.pixels), `${path} ${spec.resize}`).toBe(0);
+      }
+    }
+  });
+
+  it('normalises on the worker exactly as normalizeToCHW does, from a path or from bytes', async () => {
+    const bytes = await rgb(640, 480, 7).jpeg().toBuffer();
+    const path = await saved('n.jpg', bytes);
+    const spec = { size: 224, resize: 'fill' as const, normalize: { mean: IMAGENET_MEAN, std: IMAGENET_STD } };
+    const [fromPath] = await pool.preprocess(path, [spec]);
+    const [fromBytes] = await pool.preprocess(bytes, [spec]);
+    const want = new Float32Array(3 * 224 * 224);
+    normalizeToCHW((await preprocessImage(path, spec)).pixels, 224, 224, IMAGENET_MEAN, IMAGENET_STD, want);
+    expect(fromPath!.tensor).toEqual(want);
+    expect(fromBytes!.tensor).toEqual(want);
+  });
+
+  it('rejects a missing file with its code and a corrupt one with sharp\'s explanation, and keeps working', async () => {
+    await expect(pool.preprocess(join(dir, 'absent.jpg'), [{ size: 64, resize: 'fill' }])).rejects.toMatchObject({ code: 'ENOENT' });
+    const bytes = await rgb(320, 240, 8).jpeg().toBuffer();
+    const truncated = await saved('truncated.jpg', bytes.subarray(0, bytes.length >> 1));
+    await expect(pool.preprocess(truncated, [{ size: 64, resize: 'fill' }])).rejects.toThrow(/premature|truncat|end of/i);
+    const [ok] = await pool.preprocess(await saved('ok.jpg', bytes), [{ size: 64, resize: 'fill' }]);
+    expect(ok!.pixels).toHaveLength(64 * 64 * 3);
+  });
+
+  it('rejects what is still pending when closed, and everything after', async () => {
+    const own = await PreprocessPool.create(1);
+    const path = await saved('c.jpg', await rgb(640, 480, 9).jpeg().toBuffer());
+    const pending = Array.from({ length: 6 }, () => own.preprocess(path, [{ size: 224, resize: 'fill' }]));
+    const settling = Promise.allSettled(pending);
+    await own.close();
+    const settled = await settling;
+    expect(settled.some((s) => s.status === 'rejected')).toBe(true);
+    await expect(own.preprocess(path, [{ size: 224, resize: 'fill' }])).rejects.toThrow(/closed/);
+  });
+
+  it('built as in dist/ (worker script found beside the bundle), keeps a process alive until closed', async () => {
+    // A top-level await on close() used to end the process with code 13 while the workers stopped.
+    const { build } = await import('esbuild');
+    // Inside node_modules/.cache so that the bundle resolves sharp and the decoder as dist/ does.
+    await mkdir(join(process.cwd(), 'node_modules', '.cache'), { recursive: true });
+    const out = await mkdtemp(join(process.cwd(), 'node_modules', '.cache', 'preprocess-pool-'));
+    await build({
+      entryPoints: { pool: 'pipeline/data/images/preprocess-pool.ts', 'workers/preprocess': 'pipeline/data/images/preprocess-worker.ts' },
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      external: ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo', 'esbuild'],
+      logLevel: 'error',
+    });
+    // The pool looks for workers/preprocess.js; this bundle names it .mjs, so link the name.
+    await writeFile(join(out, 'workers', 'preprocess.js'), `import './preprocess.mjs';\n`);
+    const path = await saved('alive.jpg', await rgb(320, 240, 10).jpeg().toBuffer());
+    // Workers stop in any order; a few rounds with four of them make a bad order likely.
+    const script = `import { PreprocessPool } from ${JSON.stringify(join(out, 'pool.mjs'))};
+let bytes = 0;
+for (let round = 0; round < 8; round++) {
+  const pool = await PreprocessPool.create(4);
+  const images = await Promise.all([0, 1, 2, 3].map(() => pool.preprocess(${JSON.stringify(path)}, [{ size: 32, resize: 'fill' }])));
+  await pool.close();
+  bytes = images[0][0].pixels.length;
+}
+console.log('closed', bytes);`;
+    await writeFile(join(out, 'main.mjs'), script);
+    const r = spawnSync(process.execPath, [join(out, 'main.mjs')], { cwd: process.cwd(), encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(`closed ${32 * 32 * 3}`);
+    await rm(out, { recursive: true, force: true });
+  });
+});
