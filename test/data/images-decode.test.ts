@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jpegDecoderUnavailable } from '../../pipeline/data/images/jpeg.ts';
 import { decodeImage, preprocessDecoded, preprocessImage } from '../../pipeline/data/images/preprocess.ts';
 import { resizeRgb } from '../../pipeline/data/images/resample.ts';
-import { picture } from '../support/pictures.ts';
+import { pictureImage } from '../support/pictures.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -20,7 +20,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const rgb = (w: number, h: number, seed: number) => sharp(picture(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
+const rgb = pictureImage;
 
 async function saved(name: string, bytes: Buffer): Promise<string> {
   const path = join(dir, name);

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreprocessPool } from '../../pipeline/data/images/preprocess-pool.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
-import { picture } from '../support/pictures.ts';
+import { pictureImage } from '../support/pictures.ts';
 
 let dir: string;
 let pool: PreprocessPool;
@@ -22,7 +22,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const rgb = (w: number, h: number, seed: number) => sharp(picture(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
+const rgb = pictureImage;
 
 async function saved(name: string, bytes: Buffer): Promise<string> {
   const path = join(dir, name);

@@ -1,5 +1,7 @@
 // Test pictures: smooth seeded RGB images, so distinct seeds give distinct perceptual hashes.
 
+import sharp, { type Sharp } from 'sharp';
+
 /** A raw RGB buffer of `w`×`h` pixels: a few sinusoids per channel, deterministic per seed. */
 export function picture(w: number, h: number, seed: number): Buffer {
   let s = seed * 2654435761 + 1;
@@ -19,4 +21,9 @@ export function picture(w: number, h: number, seed: number): Buffer {
     }
   }
   return buf;
+}
+
+/** The same picture as a sharp pipeline over its raw pixels, ready to encode (`.jpeg()`, `.png()`…). */
+export function pictureImage(w: number, h: number, seed: number): Sharp {
+  return sharp(picture(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
 }
