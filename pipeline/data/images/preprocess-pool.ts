@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { turboJpegPath } from './jpeg.ts';
 import { decodeImage } from './preprocess.ts';
-import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerReply, type WorkerRequest } from './preprocess-worker.ts';
+import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
 
 export type { PoolImage, PoolSpec } from './preprocess-worker.ts';
 
@@ -33,7 +33,10 @@ export class PreprocessPool {
   private failure: Error | undefined;
   private closing = false;
 
-  private constructor(private readonly threads: Thread[]) {
+  private constructor(
+    private readonly threads: Thread[],
+    private readonly stopping: Int32Array,
+  ) {
     for (const thread of threads) {
       thread.worker.on('message', (reply: WorkerReply) => this.settle(thread, reply));
       thread.worker.on('error', (error) => this.fail(error));
@@ -44,11 +47,13 @@ export class PreprocessPool {
     }
   }
 
-  /** Start `threads` workers (default: the cores this process may use). */
-  static async create(threads = availableParallelism()): Promise<PreprocessPool> {
+  /** Start `count` workers (default: the cores this process may use). */
+  static async create(count = availableParallelism()): Promise<PreprocessPool> {
     const script = await workerScript();
-    const workerData: WorkerOptions = { preprocessWorker: true, turboJpegPath: turboJpegPath() };
-    return new PreprocessPool(Array.from({ length: Math.max(1, threads) }, () => ({ worker: new Worker(script, { workerData }), pending: new Map() })));
+    const stopping = new Int32Array(new SharedArrayBuffer(4));
+    const workerData: WorkerOptions = { preprocessWorker: true, turboJpegPath: turboJpegPath(), stopping };
+    const threads = Array.from({ length: Math.max(1, count) }, () => ({ worker: new Worker(script, { workerData }), pending: new Map() }));
+    return new PreprocessPool(threads, stopping);
   }
 
   get size(): number {
@@ -81,16 +86,26 @@ export class PreprocessPool {
     });
   }
 
-  /** Stop the workers; requests still pending are rejected. */
+  /**
+   * Stop the workers; requests still pending are rejected. A worker finishes the image it holds
+   * (cutting a native decode short can crash the process), drops its queue and ends; one that has
+   * not ended after 30 s is terminated.
+   */
   async close(): Promise<void> {
     this.fail(new Error('preprocessing pool closed'));
     this.closing = true;
-    // Referenced while they stop: an unreferenced worker's exit would not keep the process alive
-    // for whoever awaits this.
+    Atomics.store(this.stopping, 0, 1);
     await Promise.all(
-      this.threads.map((t) => {
-        t.worker.ref();
-        return t.worker.terminate();
+      this.threads.map(async ({ worker }) => {
+        if (worker.threadId < 0) return; // already ended
+        // Referenced while it stops: whoever awaits close() must not see the process end first.
+        worker.ref();
+        const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        worker.postMessage({ stop: true } satisfies WorkerStop);
+        const overdue = setTimeout(() => void worker.terminate(), 30_000);
+        overdue.unref();
+        await ended;
+        clearTimeout(overdue);
       }),
     );
   }

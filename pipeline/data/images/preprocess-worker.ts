@@ -37,6 +37,13 @@ export interface WorkerOptions {
   preprocessWorker: true;
   /** The TurboJPEG binding's resolved path (the bundle may live where node_modules is not above it). */
   turboJpegPath: string | undefined;
+  /** Set to 1 by the pool when it closes: requests still queued are then dropped unread. */
+  stopping: Int32Array;
+}
+
+/** Sent by the pool after setting `stopping`: the thread closes its port and ends on its own. */
+export interface WorkerStop {
+  stop: true;
 }
 
 // One decode buffer per thread, grown to the largest image seen.
@@ -75,9 +82,14 @@ export function preprocessSpec(image: Parameters<typeof preprocessDecoded>[0], s
 }
 
 if (parentPort && (workerData as WorkerOptions | undefined)?.preprocessWorker) {
-  useTurboJpeg((workerData as WorkerOptions).turboJpegPath);
+  const options = workerData as WorkerOptions;
+  useTurboJpeg(options.turboJpegPath);
   const port = parentPort;
-  port.on('message', (request: WorkerRequest) => {
+  // The pool never terminates a thread mid-decode (a native call cut short can take the process
+  // down): it raises `stopping`, the queue drains without work, and the stop message closes the port.
+  port.on('message', (request: WorkerRequest | WorkerStop) => {
+    if ('stop' in request) return port.close();
+    if (Atomics.load(options.stopping, 0) === 1) return;
     let out: { reply: WorkerReply; transfer: ArrayBuffer[] };
     try {
       out = handle(request);
