@@ -52,7 +52,7 @@ export class PreprocessPool {
     const script = await workerScript();
     const stopping = new Int32Array(new SharedArrayBuffer(4));
     const workerData: WorkerOptions = { preprocessWorker: true, turboJpegPath: turboJpegPath(), stopping };
-    const threads = Array.from({ length: Math.max(1, count) }, () => ({ worker: new Worker(script, { workerData }), pending: new Map() }));
+    const threads = Array.from({ length: Math.max(1, count) }, () => ({ worker: new Worker(script, { workerData, resourceLimits: WORKER_LIMITS }), pending: new Map() }));
     return new PreprocessPool(threads, stopping);
   }
 
@@ -144,6 +144,10 @@ async function decodeHere(input: string | Buffer, specs: readonly PoolSpec[]): P
     decoded.release?.();
   }
 }
+
+// A worker's pixels live outside the V8 heap; a small young generation keeps each thread's heap
+// (and the process's peak RSS, two threads of it) from growing for nothing.
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 };
 
 let script: Promise<string> | undefined;
 

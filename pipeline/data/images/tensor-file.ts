@@ -84,15 +84,25 @@ export class ImageTensorWriter {
 
   /** Finish: index rows in row order, meta last (its presence marks a complete split). */
   async close(items: readonly ImageIndexItem[]): Promise<ImageTensorMeta> {
+    const lines: string[] = [];
+    for (const item of items) lines[item.row] = JSON.stringify(item);
+    return this.closeWithLines(lines, items.length);
+  }
+
+  /**
+   * close() for a caller that keeps each index entry as its JSON text at its row (`lines[row]`):
+   * a string holds an entry in a fraction of the memory of the object, which counts at 10⁵ rows.
+   */
+  async closeWithLines(lines: readonly (string | undefined)[], indexed = lines.filter((l) => l !== undefined).length): Promise<ImageTensorMeta> {
     await this.handle.sync();
     await this.handle.close();
-    if (this.written !== this.meta.count || items.length !== this.meta.count) {
+    if (this.written !== this.meta.count || indexed !== this.meta.count || lines.length !== this.meta.count) {
       await rm(this.tmpPath, { force: true });
-      throw new Error(`split ${this.meta.split}: ${this.written} rows written, ${items.length} indexed, expected ${this.meta.count}`);
+      throw new Error(`split ${this.meta.split}: ${this.written} rows written, ${indexed} indexed, expected ${this.meta.count}`);
     }
     await rename(this.tmpPath, join(this.dir, 'images.u8'));
     const index = await LineWriter.open(join(this.dir, 'index.jsonl'));
-    for (const item of [...items].sort((a, b) => a.row - b.row)) await index.write(JSON.stringify(item));
+    for (const line of lines) await index.write(line!);
     await index.close();
     await writeJsonAtomic(join(this.dir, 'meta.json'), this.meta);
     return this.meta;

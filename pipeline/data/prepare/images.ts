@@ -129,6 +129,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
     items.push(item);
   }
   scanned.length = 0;
+  firstBySha.clear(); // one entry per image: not kept through the passes that follow
 
   // Near duplicates → groups → splits, then the leakage check recomputed from the hashes.
   const phashes = items.map((i) => i.phash);
@@ -209,7 +210,8 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
   for (const s of SPLITS) bySplit[s].forEach((itemIndex, row) => (rowOf[itemIndex] = row));
   const resize = o.task === 'detection' ? 'letterbox' : 'fill';
   const writers = {} as Record<SplitName, ImageTensorWriter>;
-  const index: Record<SplitName, ImageIndexItem[]> = { train: [], val: [], test: [] };
+  // Each split's index entries as JSON text at their row: objects would hold several times the memory.
+  const index: Record<SplitName, string[]> = { train: [], val: [], test: [] };
   for (const s of SPLITS) {
     writers[s] = await ImageTensorWriter.create(join(o.outDir, s), {
       split: s,
@@ -258,7 +260,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
           ...(item.skinTone !== undefined ? { skin_tone: item.skinTone } : {}),
           ...(item.source !== undefined ? { source: item.source } : {}),
         };
-        index[s].push(entry);
+        index[s][rowOf[i]!] = JSON.stringify(entry);
         write.tick();
       },
       o.signal,
@@ -268,7 +270,7 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
     throw error;
   }
   write.done();
-  for (const s of SPLITS) await writers[s].close(index[s]);
+  for (const s of SPLITS) await writers[s].closeWithLines(index[s]);
 
   const profile = imageProfile(o.task, classNames, items.filter((_, i) => splits[i] === 'train'));
   await writeJsonAtomic(join(o.outDir, 'reference-profile.json'), profile);
