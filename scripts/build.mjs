@@ -97,7 +97,9 @@ export async function buildAll({ quiet = false } = {}) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    external: [...NATIVE, '*.node'],
+    // esbuild itself is only imported when the preprocessing pool runs from the TypeScript sources
+    // (tests), to bundle its worker; dist/ ships that worker prebuilt.
+    external: [...NATIVE, 'esbuild', '*.node'],
     banner: { js: BANNER },
     chunkNames: 'chunks/[name]-[hash]',
     sourcemap: true,
