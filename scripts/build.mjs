@@ -14,7 +14,7 @@ const outdir = join(root, 'dist');
 
 // Native addons cannot be bundled; every other dependency is, so a bundle needs only node_modules
 // for these two.
-const NATIVE = ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo'];
+const NATIVE = ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo', 'koffi'];
 
 // Bundled CommonJS dependencies call `require`, which ESM output lacks.
 const BANNER = "import { createRequire as __skintwinCreateRequire } from 'node:module';\n" +

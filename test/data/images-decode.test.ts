@@ -47,19 +47,24 @@ async function sharpDecode(bytes: Buffer): Promise<Buffer> {
 }
 
 describe('decodeImage', () => {
-  it('has libjpeg-turbo on this machine (the prebuilt binding loads)', () => {
+  it("has libjpeg-turbo on this machine (koffi loads the prebuilt libturbojpeg)", () => {
     expect(jpegDecoderUnavailable()).toBeUndefined();
   });
 
-  it('decodes a plain JPEG with libjpeg-turbo: same picture as sharp, not the same bytes', async () => {
+  it('decodes a plain JPEG with libjpeg-turbo at full size: sharp\'s pixels exactly (same library, same IDCT)', async () => {
     const bytes = await rgb(640, 480, 1).jpeg({ quality: 90 }).toBuffer();
     const ours = await decodeImage(bytes);
-    expect([ours.width, ours.height]).toEqual([640, 480]);
-    const d = diff(ours.pixels, await sharpDecode(bytes));
-    // Two IDCTs of the same coefficients: off by a level or two, never more than a few.
-    expect(d.max).toBeGreaterThan(0);
-    expect(d.mean).toBeLessThan(1.5);
-    expect(d.max).toBeLessThan(12);
+    expect([ours.width, ours.height, ours.fullWidth, ours.fullHeight]).toEqual([640, 480, 640, 480]);
+    expect(diff(ours.pixels, await sharpDecode(bytes)).max).toBe(0);
+  });
+
+  it('decodes DCT-scaled when asked, keeping the full size for the geometry', async () => {
+    const bytes = await rgb(640, 480, 1).jpeg({ quality: 90 }).toBuffer();
+    const half = await decodeImage(bytes, 2);
+    expect([half.width, half.height, half.fullWidth, half.fullHeight]).toEqual([320, 240, 640, 480]);
+    // sharp's images stay full size whatever the scale asked for.
+    const png = await decodeImage(await rgb(640, 480, 1).png().toBuffer(), 2);
+    expect([png.width, png.height]).toEqual([640, 480]);
   });
 
   it('gives identical pixels from a path and from its bytes', async () => {
@@ -120,13 +125,13 @@ describe('decodeImage', () => {
 });
 
 describe('preprocessImage', () => {
-  it('resamples the decoded image with the project resampler', async () => {
+  it('resamples the image decoded at the spec\'s DCT scale with the project resampler', async () => {
     const bytes = await rgb(640, 480, 6).jpeg({ quality: 90 }).toBuffer();
-    const decoded = await decodeImage(bytes);
+    const decoded = await decodeImage(bytes, 2);
     const out = await preprocessImage(await saved('b.jpg', bytes), { size: 224, resize: 'fill' });
     expect([out.width, out.height]).toEqual([640, 480]);
     expect(out.geometry).toMatchObject({ width: 224, height: 224, pad: [0, 0, 0, 0] });
-    expect(diff(out.pixels, resizeRgb(decoded.pixels, 640, 480, 224, 224)).max).toBe(0);
+    expect(diff(out.pixels, resizeRgb(decoded.pixels, 320, 240, 224, 224)).max).toBe(0);
   });
 
   it('letterboxes exactly: padding is 114 gray around the resampled content', async () => {

@@ -1,5 +1,5 @@
 // The Pillow-exact resampler: hand-computed cases always; byte-for-byte against Pillow's
-// reduce + resize(BILINEAR) wherever a Python with Pillow is installed (not on CI).
+// reduce + resize(BILINEAR) wherever a Python with Pillow is installed (.ci/run installs Debian's).
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reductionFactors, resizeRgb } from '../../pipeline/data/images/resample.ts';
+import { pillowPython } from '../support/pillow.ts';
 
 /** Seeded noise: every byte independent, so any misplaced tap or rounding shows. */
 function noise(w: number, h: number, seed: number): Uint8Array {
@@ -168,15 +169,7 @@ describe('resizeRgb, hand-computed', () => {
 
 // --- against Pillow -------------------------------------------------------------------------
 
-function findPillowPython(): string | undefined {
-  for (const exe of ['/usr/bin/python3', 'python3']) {
-    const r = spawnSync(exe, ['-c', 'import PIL, numpy'], { stdio: 'ignore', timeout: 20_000 });
-    if (r.status === 0) return exe;
-  }
-  return undefined;
-}
-
-const python = findPillowPython();
+const python = pillowPython;
 const pillow = python !== undefined;
 
 const PILLOW_SCRIPT = `

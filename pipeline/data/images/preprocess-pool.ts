@@ -6,12 +6,13 @@
 // workers run the same functions, and images only sharp decodes come back to this thread.
 
 import { existsSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { turboJpegPath } from './jpeg.ts';
-import { decodeImage } from './preprocess.ts';
+import { turboJpegLocation } from './jpeg.ts';
+import { decodeWithSharp } from './preprocess.ts';
 import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
 
 export type { PoolImage, PoolSpec } from './preprocess-worker.ts';
@@ -51,7 +52,7 @@ export class PreprocessPool {
   static async create(count = availableParallelism()): Promise<PreprocessPool> {
     const script = await workerScript();
     const stopping = new Int32Array(new SharedArrayBuffer(4));
-    const workerData: WorkerOptions = { preprocessWorker: true, turboJpegPath: turboJpegPath(), stopping };
+    const workerData: WorkerOptions = { preprocessWorker: true, turboJpeg: turboJpegLocation(), stopping };
     const threads = Array.from({ length: Math.max(1, count) }, () => ({ worker: new Worker(script, { workerData, resourceLimits: WORKER_LIMITS }), pending: new Map() }));
     return new PreprocessPool(threads, stopping);
   }
@@ -135,14 +136,10 @@ export class PreprocessPool {
   }
 }
 
-/** sharp's path, on this thread, for what the workers cannot decode. */
+/** sharp's path, on this thread, for what the workers' libjpeg-turbo cannot decode. */
 async function decodeHere(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
-  const decoded = await decodeImage(input);
-  try {
-    return specs.map((spec) => preprocessSpec(decoded, spec));
-  } finally {
-    decoded.release?.();
-  }
+  const decoded = await decodeWithSharp(typeof input === 'string' ? await readFile(input) : input);
+  return specs.map((spec) => preprocessSpec(decoded, spec));
 }
 
 // A worker's pixels live outside the V8 heap; a small young generation keeps each thread's heap
@@ -175,7 +172,7 @@ function workerScript(): Promise<string> {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo'],
+      external: ['sharp', 'onnxruntime-node', '@julusian/jpeg-turbo', 'koffi'],
       logLevel: 'error',
     });
     process.once('exit', () => rmSync(outfile, { force: true }));

@@ -1,13 +1,13 @@
 // A thread of the preprocessing pool (preprocess-pool.ts): reads a file, decodes it with
-// libjpeg-turbo on this thread and resamples it for each requested input size. Images only sharp
-// can decode (or that libjpeg-turbo refuses) are sent back for the parent to decode.
+// libjpeg-turbo on this thread, once per DCT scale its specs call for, and resamples it for each
+// requested input size. Images only sharp can decode (or that libjpeg-turbo refuses) are sent back
+// for the parent to decode.
 
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { readJpegHeader } from './jpeg-header.ts';
-import { decodeJpegRgbSync, useTurboJpeg } from './jpeg.ts';
-import { orientRgb } from './orient.ts';
-import { normalizeToCHW, preprocessDecoded, turboDecodable, type PreprocessedImage, type PreprocessSpec } from './preprocess.ts';
+import { readJpegHeader, type JpegHeader } from './jpeg-header.ts';
+import { useTurboJpeg, type DraftScale, type TurboJpegLocation } from './jpeg.ts';
+import { decodeJpeg, decodeScale, normalizeToCHW, preprocessDecoded, type DecodedImage, type PreprocessedImage, type PreprocessSpec } from './preprocess.ts';
 
 /** A model input: its size and resize mode, and when given, the normalisation of a float CHW tensor. */
 export interface PoolSpec extends PreprocessSpec {
@@ -35,8 +35,8 @@ export type WorkerReply =
 export interface WorkerOptions {
   /** Marks a thread started by the pool: this module is also imported elsewhere for preprocessSpec. */
   preprocessWorker: true;
-  /** The TurboJPEG binding's resolved path (the bundle may live where node_modules is not above it). */
-  turboJpegPath: string | undefined;
+  /** Where koffi and libturbojpeg are (the bundle may live where node_modules is not above it). */
+  turboJpeg: TurboJpegLocation | undefined;
   /** Set to 1 by the pool when it closes: requests still queued are then dropped unread. */
   stopping: Int32Array;
 }
@@ -58,21 +58,33 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
     return { reply: { id: request.id, ok: false, fallback: false, message: e.message, ...(e.code ? { code: e.code } : {}) }, transfer: [] };
   }
   const header = readJpegHeader(bytes);
-  const decoded = header && turboDecodable(header) ? decodeJpegRgbSync(bytes, header.width, header.height, decodeBuffer) : undefined;
-  if (!header || !decoded) {
+  const images = header ? decodeEachScale(bytes, header, request.specs) : undefined;
+  if (!images) {
     // sharp's turn, in the parent: the bytes go back so the file is not read twice.
     const copy = new Uint8Array(bytes);
     return { reply: { id: request.id, ok: false, fallback: true, bytes: copy }, transfer: [copy.buffer as ArrayBuffer] };
   }
-  decodeBuffer = decoded.buffer;
-  const image = orientRgb(decoded.pixels, header.width, header.height, header.orientation);
-  const images = request.specs.map((spec) => preprocessSpec(image, spec));
   const transfer = images.flatMap((i) => [i.pixels.buffer as ArrayBuffer, ...(i.tensor ? [i.tensor.buffer as ArrayBuffer] : [])]);
   return { reply: { id: request.id, ok: true, images }, transfer };
 }
 
+/** Each spec's image, decoded once per distinct DCT scale; undefined when libjpeg-turbo cannot decode it. */
+function decodeEachScale(bytes: Buffer, header: JpegHeader, specs: PoolSpec[]): PoolImage[] | undefined {
+  const scales = specs.map((spec) => decodeScale(header, spec));
+  const images: PoolImage[] = [];
+  for (const scale of new Set<DraftScale>(scales)) {
+    const decoded = decodeJpeg(bytes, header, scale, decodeBuffer);
+    if (!decoded) return undefined;
+    decodeBuffer = decoded.buffer;
+    specs.forEach((spec, i) => {
+      if (scales[i] === scale) images[i] = preprocessSpec(decoded, spec);
+    });
+  }
+  return images;
+}
+
 /** preprocessDecoded, then the normalised tensor when asked for: on this thread, not the parent's. */
-export function preprocessSpec(image: Parameters<typeof preprocessDecoded>[0], spec: PoolSpec): PoolImage {
+export function preprocessSpec(image: DecodedImage, spec: PoolSpec): PoolImage {
   const pre: PoolImage = preprocessDecoded(image, spec);
   if (spec.normalize) {
     pre.tensor = new Float32Array(3 * spec.size * spec.size);
@@ -83,7 +95,7 @@ export function preprocessSpec(image: Parameters<typeof preprocessDecoded>[0], s
 
 if (parentPort && (workerData as WorkerOptions | undefined)?.preprocessWorker) {
   const options = workerData as WorkerOptions;
-  useTurboJpeg(options.turboJpegPath);
+  useTurboJpeg(options.turboJpeg);
   const port = parentPort;
   // The pool never terminates a thread mid-decode (a native call cut short can take the process
   // down): it raises `stopping`, the queue drains without work, and the stop message closes the port.

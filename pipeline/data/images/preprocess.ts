@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs';
 import { promisify } from 'node:util';
 import { DECODE_OPTIONS, loadSharp } from './sharp.ts';
-import { decodeJpegRgb } from './jpeg.ts';
+import { decodeJpegRgb, draftScale, type DraftScale } from './jpeg.ts';
 import { readJpegHeader, type JpegHeader } from './jpeg-header.ts';
 import { orientRgb } from './orient.ts';
 import { resizeRgb } from './resample.ts';
@@ -38,8 +38,9 @@ export interface DecodedImage {
   pixels: Uint8Array;
   width: number;
   height: number;
-  /** Lets a later decode reuse the pixel memory once the caller is done with it (optional). */
-  release?: () => void;
+  /** The whole image's oriented size: larger than width × height when it was decoded DCT-scaled. */
+  fullWidth: number;
+  fullHeight: number;
 }
 
 /** Oriented size from raw header dimensions and the EXIF orientation (5–8 swap the axes). */
@@ -52,24 +53,52 @@ export function orientedSize(width: number, height: number, orientation: number 
  * onto the letterbox gray.
  *
  * A JPEG whose header shows 8-bit grayscale or YCbCr without an ICC profile (nearly every camera
- * and dataset JPEG) is decoded by libjpeg-turbo (jpeg.ts) and oriented here. Everything else (PNG,
- * CMYK, ICC-tagged or 12-bit JPEGs, or where libjpeg-turbo is unavailable or refuses the data)
- * goes through sharp, which converts to sRGB through the embedded profile and reports bad data.
- * The choice depends on the bytes alone, so training, evaluation and serving always decode a given
- * image the same way, whether they hold its path or its bytes.
+ * and dataset JPEG) is decoded by libjpeg-turbo (jpeg.ts) at 1/`scale` of each side and oriented
+ * here. Everything else (PNG, CMYK, ICC-tagged or 12-bit JPEGs, or where libjpeg-turbo is
+ * unavailable or refuses the data) goes through sharp at full size, which converts to sRGB through
+ * the embedded profile and reports bad data. The choice depends on the bytes alone, so training,
+ * evaluation and serving always decode a given image the same way, whether they hold its path or
+ * its bytes.
  */
-export async function decodeImage(input: Buffer | string): Promise<DecodedImage> {
+export async function decodeImage(input: Buffer | string, scale: DraftScale = 1): Promise<DecodedImage> {
   const bytes = typeof input === 'string' ? await readFileBytes(input) : input;
   const header = readJpegHeader(bytes);
-  if (header && turboDecodable(header)) {
-    const decoded = await decodeJpegRgb(bytes, header.width, header.height);
-    if (decoded) {
-      if (header.orientation === 1) return decoded;
-      const oriented = orientRgb(decoded.pixels, decoded.width, decoded.height, header.orientation);
-      decoded.release();
-      return oriented;
-    }
-  }
+  return (header && decodeJpeg(bytes, header, scale)) || decodeWithSharp(bytes);
+}
+
+/** A JPEG libjpeg-turbo decodes to the same sRGB pixels sharp would: 8-bit gray or YCbCr, no ICC profile. */
+export function turboDecodable(header: JpegHeader): boolean {
+  return header.precision === 8 && (header.components === 1 || header.components === 3) && !header.iccProfile && header.coding !== 'lossless';
+}
+
+/**
+ * The DCT scale a JPEG is decoded at for `spec`: Pillow's draft rule against the content size the
+ * spec resizes to (in the file's stored orientation), so the decode does at most half the
+ * resampling's work and never less detail than the model's input holds.
+ */
+export function decodeScale(header: JpegHeader, spec: PreprocessSpec): DraftScale {
+  if (!turboDecodable(header)) return 1;
+  const [w, h] = orientedSize(header.width, header.height, header.orientation);
+  const content = preprocessGeometry(w, h, spec);
+  const swapped = w !== header.width || h !== header.height;
+  return swapped ? draftScale(header.width, header.height, content.height, content.width) : draftScale(header.width, header.height, content.width, content.height);
+}
+
+/**
+ * libjpeg-turbo's decode at 1/`scale`, oriented; undefined when the header rules it out or the
+ * library refuses the data. `out` is a buffer the decode may write into (a worker's, reused).
+ */
+export function decodeJpeg(bytes: Uint8Array, header: JpegHeader, scale: DraftScale, out?: Buffer): (DecodedImage & { buffer: Buffer }) | undefined {
+  if (!turboDecodable(header)) return undefined;
+  const decoded = decodeJpegRgb(bytes, header.width, header.height, scale, out);
+  if (!decoded) return undefined;
+  const [fullWidth, fullHeight] = orientedSize(header.width, header.height, header.orientation);
+  const oriented = orientRgb(decoded.pixels, decoded.width, decoded.height, header.orientation);
+  return { ...oriented, fullWidth, fullHeight, buffer: decoded.buffer };
+}
+
+/** sharp's decode at full size: what libjpeg-turbo does not take, and the explanation when nothing can decode it. */
+export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {
   const sharp = await loadSharp();
   const { data, info } = await sharp(bytes, DECODE_OPTIONS)
     .flatten({ background: PAD })
@@ -77,12 +106,7 @@ export async function decodeImage(input: Buffer | string): Promise<DecodedImage>
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoding produced ${info.channels} channels, expected 3`);
-  return { pixels: data, width: info.width, height: info.height };
-}
-
-/** A JPEG libjpeg-turbo decodes to the same sRGB pixels sharp would: 8-bit gray or YCbCr, no ICC profile. */
-export function turboDecodable(header: JpegHeader): boolean {
-  return header.precision === 8 && (header.components === 1 || header.components === 3) && !header.iccProfile && header.coding !== 'lossless';
+  return { pixels: data, width: info.width, height: info.height, fullWidth: info.width, fullHeight: info.height };
 }
 
 // fs.readFile's callback form: one trip to libuv's pool, where fs/promises' readFile takes several
@@ -100,22 +124,22 @@ export function preprocessGeometry(width: number, height: number, spec: Preproce
  * Bring a decoded image to the model's input: resized to the content size with Pillow's reduce
  * and BILINEAR resample, byte for byte (resample.ts; the antialiased linear filter the original
  * models were trained with, as torchvision's and OpenCV's), then placed on the 114-gray square
- * when letterboxed.
+ * when letterboxed. The geometry is the whole image's, whatever scale it was decoded at.
  */
 export function preprocessDecoded(image: DecodedImage, spec: PreprocessSpec): PreprocessedImage {
-  const geometry = preprocessGeometry(image.width, image.height, spec);
+  const geometry = preprocessGeometry(image.fullWidth, image.fullHeight, spec);
   const content = resizeRgb(image.pixels, image.width, image.height, geometry.width, geometry.height);
-  return { pixels: padLetterbox(content, geometry), width: image.width, height: image.height, geometry };
+  return { pixels: padLetterbox(content, geometry), width: image.fullWidth, height: image.fullHeight, geometry };
 }
 
-/** Decode one image and bring it to the model's input (decodeImage, then preprocessDecoded). */
+/**
+ * Decode one image at the scale its spec allows and bring it to the model's input: what the
+ * preprocessing pool gives for this spec, on the calling thread.
+ */
 export async function preprocessImage(input: Buffer | string, spec: PreprocessSpec): Promise<PreprocessedImage> {
-  const decoded = await decodeImage(input);
-  try {
-    return preprocessDecoded(decoded, spec);
-  } finally {
-    decoded.release?.();
-  }
+  const bytes = typeof input === 'string' ? await readFileBytes(input) : input;
+  const header = readJpegHeader(bytes);
+  return preprocessDecoded(await decodeImage(bytes, header ? decodeScale(header, spec) : 1), spec);
 }
 
 const PAD = { r: LETTERBOX_PAD_VALUE, g: LETTERBOX_PAD_VALUE, b: LETTERBOX_PAD_VALUE };
