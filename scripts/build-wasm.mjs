@@ -30,7 +30,7 @@ try {
       '-Wall',
       '-Werror',
       '-Wl,--no-entry',
-      '-Wl,--export=rgb_to_rgbx,--export=rgbx_to_rgb,--export=reduce2x2,--export=reduce_blocks,--export=resample_h,--export=resample_v,--export=__heap_base',
+      '-Wl,--export=rgb_to_rgbx,--export=rgbx_to_rgb,--export=reduce2x2,--export=reduce_blocks,--export=resample_h,--export=resample_v,--export=normalize_chw,--export=__heap_base',
       '-Wl,--strip-all',
       '-o',
       out,

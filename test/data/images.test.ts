@@ -172,6 +172,29 @@ describe('image tensor file', () => {
     normalizeToCHW(Uint8Array.from([0, 51, 255, 255, 102, 0]), 1, 2, [0, 0, 0], [1, 1, 1], out);
     expect(Array.from(out).map((x) => Math.round(x * 255))).toEqual([0, 255, 51, 102, 255, 0]);
   });
+
+  it('normalizeToCHW gives (x / 255 − mean) / std rounded to float32, for every value, at any offset', () => {
+    let s = 7;
+    for (const [w, h] of [[1, 1], [3, 5], [224, 224], [17, 640]] as const) {
+      const pixels = Uint8Array.from({ length: w * h * 3 }, () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24);
+      const offset = 5;
+      const out = new Float32Array(offset + 3 * w * h + 2).fill(-7);
+      normalizeToCHW(pixels, h, w, IMAGENET_MEAN, IMAGENET_STD, out, offset);
+      const plane = w * h;
+      for (let p = 0; p < plane; p++) {
+        for (let c = 0; c < 3; c++) {
+          const want = Math.fround((pixels[3 * p + c]! / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!);
+          if (out[offset + c * plane + p] !== want) throw new Error(`${w}×${h} pixel ${p} channel ${c}: ${out[offset + c * plane + p]} ≠ ${want}`);
+        }
+      }
+      expect([...out.subarray(0, offset), ...out.subarray(offset + 3 * plane)]).toEqual([-7, -7, -7, -7, -7, -7, -7]);
+    }
+  });
+
+  it('normalizeToCHW refuses too few pixels or too little room', () => {
+    expect(() => normalizeToCHW(new Uint8Array(11), 2, 2, [0, 0, 0], [1, 1, 1], new Float32Array(12))).toThrow(RangeError);
+    expect(() => normalizeToCHW(new Uint8Array(12), 2, 2, [0, 0, 0], [1, 1, 1], new Float32Array(12), 1)).toThrow(RangeError);
+  });
 });
 
 describe('pool', () => {

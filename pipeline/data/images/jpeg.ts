@@ -58,6 +58,7 @@ export function turboJpegLocation(): TurboJpegLocation | undefined {
   if (process.platform !== 'linux') return undefined;
   try {
     const require = createRequire(import.meta.url);
+    // A process report takes milliseconds: this runs once per process (the workers are told).
     const musl = !(process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
     const prebuild = `jpeg-turbo-linux-${process.arch}${musl ? '-musl' : ''}`;
     return { koffi: require.resolve('koffi'), library: join(dirname(require.resolve('@julusian/jpeg-turbo')), 'prebuilds', prebuild, 'libturbojpeg.so.0') };
@@ -70,8 +71,9 @@ export function turboJpegLocation(): TurboJpegLocation | undefined {
  * Load the library on this thread (once); `location` is what the parent resolved, for code bundled
  * where node_modules is not above it (the preprocessing workers).
  */
-export function useTurboJpeg(location: TurboJpegLocation | undefined = turboJpegLocation()): TurboJpeg | null {
+export function useTurboJpeg(location?: TurboJpegLocation): TurboJpeg | null {
   if (turbo !== undefined) return turbo;
+  location ??= turboJpegLocation();
   try {
     if (!location) throw new Error(`no prebuilt libturbojpeg for ${process.platform}-${process.arch}`);
     const koffi = createRequire(import.meta.url)(location.koffi) as Koffi;

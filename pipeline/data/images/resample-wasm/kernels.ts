@@ -1,4 +1,4 @@
-// The WebAssembly resample kernels (resample.c), instantiated once per thread on first use, and
+// The WebAssembly pixel kernels (resample.c: resampling and normalisation), instantiated once per thread on first use, and
 // their linear memory: one scratch region from __heap_base that grows to the largest call seen.
 
 import { WASM_BASE64 } from './module.ts';
@@ -22,6 +22,7 @@ interface Exports {
   reduce_blocks(src: number, width: number, x0: number, y0: number, bw: number, bh: number, nx: number, ny: number, ox: number, oy: number, multiplier: number, dst: number, outW: number): void;
   resample_h(src: number, srcWidth: number, firstRow: number, rows: number, outWidth: number, start: number, count: number, weights: number, taps: number, dst: number): void;
   resample_v(src: number, rowBytes: number, rowOffset: number, outHeight: number, start: number, count: number, weights: number, taps: number, dst: number): void;
+  normalize_chw(rgb: number, n: number, tables: number, out: number): void;
 }
 
 export interface ResampleKernels extends Exports {

@@ -1,5 +1,5 @@
 // The inner loops of resample.ts (Pillow's Image.reduce and BILINEAR resampling of RGB uint8
-// images) in WebAssembly SIMD, with the same integer arithmetic as Pillow's C code, so the bytes
+// images) and of normalizeToCHW (preprocess.ts) in WebAssembly SIMD, with the same integer arithmetic as Pillow's C code, so the bytes
 // are the same. Coefficient tables and box multipliers are computed in TypeScript and passed in.
 // Pixels are held as RGBX (4 bytes, X = 0) between the steps: one pixel is then one 32-bit lane
 // group, which a SIMD instruction can load, widen and store whole.
@@ -160,5 +160,18 @@ void resample_v(const uint8_t *src, int rowBytes, int rowOffset, int outHeight, 
       s >>= PRECISION_BITS;
       q[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
     }
+  }
+}
+
+// uint8 HWC RGB → float32 CHW through one 256-entry table per channel (tables: 3 × 256 floats,
+// computed by the caller, so the values are exactly the caller's). The three planes of n pixels
+// each follow one another at out.
+void normalize_chw(const uint8_t *rgb, int n, const float *tables, float *out) {
+  float *r = out, *g = out + n, *b = out + 2 * n;
+  const float *t0 = tables, *t1 = tables + 256, *t2 = tables + 512;
+  for (int p = 0; p < n; p++) {
+    r[p] = t0[rgb[3 * p]];
+    g[p] = t1[rgb[3 * p + 1]];
+    b[p] = t2[rgb[3 * p + 2]];
   }
 }
