@@ -602,7 +602,7 @@ function toIterator<T>(items: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> 
 
 /**
  * Decode images into batches of normalised tensors (one tensor per spec), in input order.
- * `concurrency` images are decoded at once on libuv's threads, at most `ahead` batches beyond
+ * `concurrency` images are in flight at once on the preprocessing threads, at most `ahead` batches beyond
  * the one the consumer holds: decoding batch k+1 overlaps whatever the consumer does with batch k,
  * and memory stays bounded by (ahead + 1) batches.
  */
@@ -677,12 +677,18 @@ export async function* decodedBatches<T extends ImageFile>(
   const decode = async (batch: PendingBatch<T>, index: number): Promise<void> => {
     const slot = batch.slots[index]!;
     try {
-      // Decoded once, on the preprocessing threads, by the same functions prepare-data uses, so
-      // evaluation and serving see the pixels the model was trained on; then resampled per size.
-      const images = await pool.preprocess(slot.item.path, distinct);
+      // Decoded on the preprocessing threads by the same functions prepare-data uses (once per DCT
+      // scale the sizes call for), so evaluation and serving see the pixels the model was trained
+      // on; then resampled per size.
+      // Each distinct input's tensor lands straight in the batch of the first model that takes it.
+      const request = distinct.map((d, at) => {
+        const j = distinctIndex.indexOf(at);
+        return { ...d, normalize: { ...d.normalize!, into: { array: batch.inputs[j]!, offset: index * planes[j]! } } };
+      });
+      const images = await pool.preprocess(slot.item.path, request);
       for (const [j, spec] of specs.entries()) {
         const image = images[distinctIndex[j]!]!;
-        batch.inputs[j]!.set(image.tensor!, index * planes[j]!);
+        if (distinctIndex.indexOf(distinctIndex[j]!) !== j) batch.inputs[j]!.set(image.tensor!, index * planes[j]!);
         slot.geometries[j] = image.geometry;
         slot.width = image.width;
         slot.height = image.height;

@@ -51,7 +51,7 @@ describe('PreprocessPool', () => {
         const got = results[i]![j]!;
         expect(got.geometry, `${path} ${spec.resize}`).toEqual(want.geometry);
         expect([got.width, got.height]).toEqual([want.width, want.height]);
-        expect(Buffer.compare(got.pixels, want.pixels), `${path} ${spec.resize}`).toBe(0);
+        expect(Buffer.compare(got.pixels!, want.pixels), `${path} ${spec.resize}`).toBe(0);
       }
     }
   });
@@ -66,6 +66,30 @@ describe('PreprocessPool', () => {
     normalizeToCHW((await preprocessImage(path, spec)).pixels, 224, 224, IMAGENET_MEAN, IMAGENET_STD, want);
     expect(fromPath!.tensor).toEqual(want);
     expect(fromBytes!.tensor).toEqual(want);
+  });
+
+  it('writes tensors into a given array (sharp\'s images too) and reuses the worker\'s memory for later images', async () => {
+    const spec = { size: 96, resize: 'letterbox' as const, normalize: { mean: IMAGENET_MEAN, std: IMAGENET_STD } };
+    const plane = 3 * 96 * 96;
+    const paths = [
+      ...(await Promise.all([1, 2, 3, 4, 5, 6].map(async (k) => saved(`into-${k}.jpg`, await rgb(200 + 8 * k, 150, k).jpeg().toBuffer())))),
+      await saved('into.png', await rgb(120, 90, 9).png().toBuffer()),
+    ];
+    const batch = new Float32Array(paths.length * plane + 3).fill(-9);
+    // Two rounds: the second runs on buffers the first handed back.
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.all(paths.map((path, k) => pool.preprocess(path, [{ ...spec, normalize: { ...spec.normalize, into: { array: batch, offset: k * plane } } }])));
+      for (const [k, path] of paths.entries()) {
+        const want = new Float32Array(plane);
+        normalizeToCHW((await preprocessImage(path, spec)).pixels, 96, 96, IMAGENET_MEAN, IMAGENET_STD, want);
+        expect(batch.subarray(k * plane, (k + 1) * plane), `${path} round ${round}`).toEqual(want);
+        const [image] = results[k]!;
+        expect(image!.tensor!.buffer).toBe(batch.buffer);
+        expect(image!.tensor!.byteOffset).toBe(k * plane * 4);
+        expect(image!.pixels).toBeUndefined();
+      }
+      expect([...batch.subarray(paths.length * plane)]).toEqual([-9, -9, -9]);
+    }
   });
 
   it('rejects a missing file with its code and a corrupt one with sharp\'s explanation, and keeps working', async () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { turboJpegLocation } from './jpeg.ts';
 import { decodeWithSharp } from './preprocess.ts';
-import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
+import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerRecycle, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
 
 export type { PoolImage, PoolSpec } from './preprocess-worker.ts';
 
@@ -62,9 +62,10 @@ export class PreprocessPool {
   }
 
   /**
-   * Decode `input` (a file path or its bytes) once and bring it to each spec's input size: what
-   * preprocessImage gives for each spec, with the normalised float CHW tensor where the spec asks
-   * for one (computed on the worker too). Rejects with the read error (its `code` kept) or sharp's
+   * Decode `input` (a file path or its bytes) and bring it to each spec's input size: what
+   * preprocessImage gives for each spec, or the normalised float CHW tensor instead where the
+   * spec asks for one (computed on the worker too; written at `normalize.into` when given, and
+   * `tensor` is then that part of it). Rejects with the read error (its `code` kept) or sharp's
    * decoding error.
    */
   preprocess(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
@@ -72,7 +73,8 @@ export class PreprocessPool {
     // The least busy thread; a worker holds its pending requests in arrival order.
     const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
-    const request: WorkerRequest = { id, specs: [...specs] };
+    // A destination array stays here: posted, it would be copied to the worker.
+    const request: WorkerRequest = { id, specs: specs.map(({ normalize, ...spec }) => (normalize ? { ...spec, normalize: { mean: normalize.mean, std: normalize.std } } : spec)) };
     const transfer: ArrayBuffer[] = [];
     if (typeof input === 'string') request.path = input;
     else {
@@ -82,7 +84,7 @@ export class PreprocessPool {
     }
     return new Promise((resolve, reject) => {
       if (thread.pending.size === 0) thread.worker.ref();
-      thread.pending.set(id, { resolve, reject, input, specs: request.specs });
+      thread.pending.set(id, { resolve, reject, input, specs: [...specs] });
       thread.worker.postMessage(request, transfer);
     });
   }
@@ -117,7 +119,15 @@ export class PreprocessPool {
     thread.pending.delete(reply.id);
     if (thread.pending.size === 0) thread.worker.unref();
     if (reply.ok) {
-      p.resolve(reply.images.map((image) => ({ ...image, pixels: Buffer.from(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength) })));
+      const recycle: ArrayBuffer[] = [];
+      const images = reply.images.map((image, j) => {
+        if (image.pixels) return { ...image, pixels: Buffer.from(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength) };
+        const out = placed(image, p.specs[j]!);
+        if (out !== image) recycle.push(image.tensor!.buffer as ArrayBuffer);
+        return out;
+      });
+      if (recycle.length > 0 && !this.closing) thread.worker.postMessage({ recycle } satisfies WorkerRecycle, recycle);
+      p.resolve(images);
     } else if (reply.fallback) {
       void decodeHere(reply.bytes ? Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) : p.input, p.specs).then(p.resolve, p.reject);
     } else {
@@ -139,7 +149,15 @@ export class PreprocessPool {
 /** sharp's path, on this thread, for what the workers' libjpeg-turbo cannot decode. */
 async function decodeHere(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
   const decoded = await decodeWithSharp(typeof input === 'string' ? await readFile(input) : input);
-  return specs.map((spec) => preprocessSpec(decoded, spec));
+  return specs.map((spec) => placed(preprocessSpec(decoded, spec), spec));
+}
+
+/** The image with its tensor copied to the spec's `into`, when it has one, and pointing there. */
+function placed(image: PoolImage, spec: PoolSpec): PoolImage {
+  const into = spec.normalize?.into;
+  if (!into || !image.tensor) return image;
+  into.array.set(image.tensor, into.offset);
+  return { ...image, tensor: into.array.subarray(into.offset, into.offset + image.tensor.length) };
 }
 
 // A worker's pixels live outside the V8 heap; a small young generation keeps each thread's heap
