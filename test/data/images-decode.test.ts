@@ -2,31 +2,17 @@
 // sharp for the rest), that both give the same picture, orientation, letterbox geometry, and that
 // a path and its bytes always give identical pixels.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jpegDecoderUnavailable } from '../../pipeline/data/images/jpeg.ts';
 import { decodeImage, preprocessDecoded, preprocessImage } from '../../pipeline/data/images/preprocess.ts';
 import { resizeRgb } from '../../pipeline/data/images/resample.ts';
 import { pictureImage } from '../support/pictures.ts';
+import { scratchDir } from '../support/scratch-dir.ts';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'images-decode-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const saved = scratchDir('images-decode').save;
 
 const rgb = pictureImage;
-
-async function saved(name: string, bytes: Buffer): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, bytes);
-  return path;
-}
 
 /** Mean and max absolute difference of two equally long byte arrays. */
 function diff(a: Uint8Array, b: Uint8Array): { mean: number; max: number } {

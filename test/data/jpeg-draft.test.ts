@@ -3,25 +3,19 @@
 // Pillow's draft(), reduce() and resize(BILINEAR) wherever Pillow is installed.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeJpegRgb, draftScale, scaledLength } from '../../pipeline/data/images/jpeg.ts';
 import { readJpegHeader, type JpegHeader } from '../../pipeline/data/images/jpeg-header.ts';
 import { letterboxGeometry } from '../../pipeline/data/images/letterbox.ts';
 import { decodeImage, decodeScale, preprocessImage, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
 import { pictureImage } from '../support/pictures.ts';
 import { pillowPython } from '../support/pillow.ts';
+import { scratchDir } from '../support/scratch-dir.ts';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'jpeg-draft-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = scratchDir('jpeg-draft');
 
 function header(bytes: Buffer): JpegHeader {
   const h = readJpegHeader(bytes);
@@ -155,21 +149,21 @@ describe.skipIf(!pillowPython)('preprocessImage against Pillow draft() + reduce(
   beforeAll(async () => {
     const cases = [];
     for (const [i, c] of CASES.entries()) {
-      const file = join(dir, `pillow-${i}.jpg`);
+      const file = join(scratch.path, `pillow-${i}.jpg`);
       const bytes = await c.make();
       await writeFile(file, bytes);
       const h = header(bytes);
       const g = c.spec.resize === 'letterbox' ? letterboxGeometry(h.width, h.height, c.spec.size) : { width: c.spec.size, height: c.spec.size, pad: [0, 0] };
       cases.push({ file, out: `${file}.rgb`, size: c.spec.size, cw: g.width, ch: g.height, left: g.pad[0], top: g.pad[1] });
     }
-    await writeFile(join(dir, 'cases.json'), JSON.stringify(cases));
-    const r = spawnSync(pillowPython!, ['-c', PILLOW_SCRIPT, join(dir, 'cases.json')], { encoding: 'utf8', timeout: 60_000 });
+    await writeFile(join(scratch.path, 'cases.json'), JSON.stringify(cases));
+    const r = spawnSync(pillowPython!, ['-c', PILLOW_SCRIPT, join(scratch.path, 'cases.json')], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`Pillow reference failed: ${r.stderr}`);
     for (const [i, c] of cases.entries()) outputs.set(CASES[i]!.name, await readFile(c.out));
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const file = join(dir, `pillow-${CASES.indexOf(c)}.jpg`);
+    const file = join(scratch.path, `pillow-${CASES.indexOf(c)}.jpg`);
     const ours = await preprocessImage(file, c.spec);
     const theirs = outputs.get(c.name)!;
     expect(ours.pixels.length).toBe(theirs.length);

@@ -3,32 +3,25 @@
 
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreprocessPool } from '../../pipeline/data/images/preprocess-pool.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
 import { pictureImage } from '../support/pictures.ts';
+import { scratchDir } from '../support/scratch-dir.ts';
 
-let dir: string;
+const scratch = scratchDir('preprocess-pool');
+const saved = scratch.save;
 let pool: PreprocessPool;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'preprocess-pool-'));
   pool = await PreprocessPool.create(2);
 });
 afterAll(async () => {
   await pool.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const rgb = pictureImage;
-
-async function saved(name: string, bytes: Buffer): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, bytes);
-  return path;
-}
 
 describe('PreprocessPool', () => {
   it('gives preprocessImage\'s bytes for every kind of image, one decode for several sizes', async () => {
@@ -93,7 +86,7 @@ describe('PreprocessPool', () => {
   });
 
   it('rejects a missing file with its code and a corrupt one with sharp\'s explanation, and keeps working', async () => {
-    await expect(pool.preprocess(join(dir, 'absent.jpg'), [{ size: 64, resize: 'fill' }])).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(pool.preprocess(join(scratch.path, 'absent.jpg'), [{ size: 64, resize: 'fill' }])).rejects.toMatchObject({ code: 'ENOENT' });
     const bytes = await rgb(320, 240, 8).jpeg().toBuffer();
     const truncated = await saved('truncated.jpg', bytes.subarray(0, bytes.length >> 1));
     await expect(pool.preprocess(truncated, [{ size: 64, resize: 'fill' }])).rejects.toThrow(/premature|truncat|end of/i);

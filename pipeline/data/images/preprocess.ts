@@ -115,7 +115,7 @@ export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {
 const readFileBytes = promisify(readFile);
 
 /** Content size and padding for a w×h image: letterboxed (aspect kept) or stretched to the square. */
-export function preprocessGeometry(width: number, height: number, spec: PreprocessSpec): LetterboxGeometry {
+function preprocessGeometry(width: number, height: number, spec: PreprocessSpec): LetterboxGeometry {
   return spec.resize === 'letterbox'
     ? letterboxGeometry(width, height, spec.size)
     : { size: spec.size, width: spec.size, height: spec.size, scale: [spec.size / width, spec.size / height], pad: [0, 0, 0, 0] };
