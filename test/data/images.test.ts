@@ -7,7 +7,7 @@ import { hamming, pHash, thumbnailStats } from '../../pipeline/data/images/hash.
 import { fromLetterbox, letterboxGeometry, toLetterbox, yoloToPixels } from '../../pipeline/data/images/letterbox.ts';
 import { forEachPool } from '../../pipeline/data/images/pool.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage } from '../../pipeline/data/images/preprocess.ts';
-import { probeImage } from '../../pipeline/data/images/probe.ts';
+import { probeImage, probeJpeg, probeWithSharp } from '../../pipeline/data/images/probe.ts';
 import { ImageTensorWriter, openImageTensorFile, type ImageIndexItem } from '../../pipeline/data/images/tensor-file.ts';
 import { picture } from '../support/pictures.ts';
 
@@ -101,6 +101,22 @@ describe('probe', () => {
     expect(a.phash).toMatch(/^[0-9a-f]{64}$/);
     expect(hamming(a.phash, a2.phash)).toBeLessThanOrEqual(12);
     expect(hamming(a.phash, b.phash)).toBeGreaterThan(40);
+  });
+
+  it('gives about the same hash and statistics whether libjpeg-turbo or sharp decodes the picture', async () => {
+    const raw = picture(640, 480, 21);
+    const jpg = await sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    const png = await sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer();
+    const viaTurbo = probeJpeg(jpg);
+    const viaSharp = await probeWithSharp(jpg);
+    const fromPng = await probeImage(png);
+    if (!viaTurbo || !viaSharp.ok || !fromPng.ok) throw new Error('probe failed');
+    for (const other of [viaSharp, fromPng]) {
+      expect(hamming(viaTurbo.phash, other.phash)).toBeLessThanOrEqual(12);
+      expect(Math.abs(viaTurbo.stats.brightness - other.stats.brightness)).toBeLessThan(1.5);
+      expect(Math.abs(viaTurbo.stats.contrast - other.stats.contrast)).toBeLessThan(1.5);
+    }
+    expect({ ...viaTurbo, stats: undefined, phash: undefined }).toEqual({ ...viaSharp, stats: undefined, phash: undefined });
   });
 
   it('computes stats: uniform gray has no contrast and no sharpness; an edge has both', () => {

@@ -2,11 +2,13 @@
 // tensor), hand images only sharp decodes back to the caller, and report bad input clearly.
 
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreprocessPool } from '../../pipeline/data/images/preprocess-pool.ts';
+import { probeImage } from '../../pipeline/data/images/probe.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeToCHW, preprocessImage, type PreprocessSpec } from '../../pipeline/data/images/preprocess.ts';
 import { pictureImage } from '../support/pictures.ts';
 import { scratchDir } from '../support/scratch-dir.ts';
@@ -83,6 +85,29 @@ describe('PreprocessPool', () => {
       }
       expect([...batch.subarray(paths.length * plane)]).toEqual([-9, -9, -9]);
     }
+  });
+
+  it('probes on a worker exactly as probeImage does, with the file\'s sha256', async () => {
+    const good = await rgb(320, 240, 11).jpeg().toBuffer();
+    const inputs = [
+      await saved('probe.jpg', good),
+      await saved('probe-turned.jpg', await rgb(240, 320, 12).jpeg().withMetadata({ orientation: 6 }).toBuffer()),
+      await saved('probe-gray.jpg', await rgb(200, 100, 13).toColourspace('b-w').jpeg().toBuffer()),
+      await saved('probe.png', await rgb(320, 240, 11).png().toBuffer()),
+      await saved('probe-cmyk.jpg', await rgb(100, 80, 14).toColourspace('cmyk').jpeg().toBuffer()),
+      await saved('probe-truncated.jpg', good.subarray(0, good.length >> 1)),
+      await saved('probe-empty.jpg', Buffer.alloc(0)),
+      await saved('probe.txt', Buffer.from('not an image')),
+    ];
+    for (const path of inputs) {
+      const bytes = await readFile(path);
+      const got = await pool.probe(path);
+      expect(got.probe, path).toEqual(await probeImage(bytes));
+      expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    }
+    expect((await pool.probe(inputs[1]!)).probe).toMatchObject({ ok: true, width: 320, height: 240, orientation: 6, notes: ['exif-orientation'] });
+    expect((await pool.probe(inputs[5]!)).probe).toMatchObject({ ok: false, problem: 'truncated' });
+    await expect(pool.probe(join(scratch.path, 'absent.jpg'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('rejects a missing file with its code and a corrupt one with sharp\'s explanation, and keeps working', async () => {

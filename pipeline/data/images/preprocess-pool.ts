@@ -13,15 +13,18 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { turboJpegLocation } from './jpeg.ts';
 import { decodeWithSharp } from './preprocess.ts';
-import { preprocessSpec, type PoolImage, type PoolSpec, type WorkerOptions, type WorkerRecycle, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
+import { probeWithSharp } from './probe.ts';
+import { preprocessSpec, type PoolImage, type PoolProbe, type PoolSpec, type WorkerOptions, type WorkerRecycle, type WorkerReply, type WorkerRequest, type WorkerStop } from './preprocess-worker.ts';
+import { sha256 } from '../../core/fs.ts';
 
-export type { PoolImage, PoolSpec } from './preprocess-worker.ts';
+export type { PoolImage, PoolProbe, PoolSpec } from './preprocess-worker.ts';
 
 interface Pending {
-  resolve: (images: PoolImage[]) => void;
+  resolve: (result: PoolImage[] | PoolProbe) => void;
   reject: (error: Error) => void;
   input: string | Buffer;
   specs: PoolSpec[];
+  probe?: true;
 }
 
 interface Thread {
@@ -69,12 +72,26 @@ export class PreprocessPool {
    * decoding error.
    */
   preprocess(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
+    // A destination array stays here: posted, it would be copied to the worker.
+    const posted = specs.map(({ normalize, ...spec }) => (normalize ? { ...spec, normalize: { mean: normalize.mean, std: normalize.std } } : spec));
+    return this.send(input, { specs: posted }, { specs: [...specs] });
+  }
+
+  /**
+   * probe.ts's probeImage of `input` (a file path or its bytes) and its sha256, on a worker
+   * (sharp's probe, for what libjpeg-turbo does not take, on this thread). Rejects with the read
+   * error, its `code` kept.
+   */
+  probe(input: string | Buffer): Promise<PoolProbe> {
+    return this.send(input, { specs: [], probe: true }, { specs: [], probe: true });
+  }
+
+  private send<T>(input: string | Buffer, body: Omit<WorkerRequest, 'id'>, pending: Pick<Pending, 'specs' | 'probe'>): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     // The least busy thread; a worker holds its pending requests in arrival order.
     const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
-    // A destination array stays here: posted, it would be copied to the worker.
-    const request: WorkerRequest = { id, specs: specs.map(({ normalize, ...spec }) => (normalize ? { ...spec, normalize: { mean: normalize.mean, std: normalize.std } } : spec)) };
+    const request: WorkerRequest = { id, ...body };
     const transfer: ArrayBuffer[] = [];
     if (typeof input === 'string') request.path = input;
     else {
@@ -82,9 +99,9 @@ export class PreprocessPool {
       request.bytes = copy;
       transfer.push(copy.buffer as ArrayBuffer);
     }
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       if (thread.pending.size === 0) thread.worker.ref();
-      thread.pending.set(id, { resolve, reject, input, specs: [...specs] });
+      thread.pending.set(id, { resolve: resolve as Pending['resolve'], reject, input, ...pending });
       thread.worker.postMessage(request, transfer);
     });
   }
@@ -118,7 +135,9 @@ export class PreprocessPool {
     if (!p) return;
     thread.pending.delete(reply.id);
     if (thread.pending.size === 0) thread.worker.unref();
-    if (reply.ok) {
+    if (reply.ok && 'probe' in reply) {
+      p.resolve({ probe: reply.probe, sha256: reply.sha256 });
+    } else if (reply.ok) {
       const recycle: ArrayBuffer[] = [];
       const images = reply.images.map((image, j) => {
         if (image.pixels) return { ...image, pixels: Buffer.from(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength) };
@@ -129,7 +148,9 @@ export class PreprocessPool {
       if (recycle.length > 0 && !this.closing) thread.worker.postMessage({ recycle } satisfies WorkerRecycle, recycle);
       p.resolve(images);
     } else if (reply.fallback) {
-      void decodeHere(reply.bytes ? Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) : p.input, p.specs).then(p.resolve, p.reject);
+      const input = reply.bytes ? Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) : p.input;
+      const here = p.probe ? probeHere(input) : decodeHere(input, p.specs);
+      void (here as Promise<PoolImage[] | PoolProbe>).then(p.resolve, p.reject);
     } else {
       p.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
     }
@@ -150,6 +171,12 @@ export class PreprocessPool {
 async function decodeHere(input: string | Buffer, specs: readonly PoolSpec[]): Promise<PoolImage[]> {
   const decoded = await decodeWithSharp(typeof input === 'string' ? await readFile(input) : input);
   return specs.map((spec) => placed(preprocessSpec(decoded, spec), spec));
+}
+
+/** sharp's probe, on this thread, for what the workers' libjpeg-turbo cannot decode. */
+async function probeHere(input: string | Buffer): Promise<PoolProbe> {
+  const bytes = typeof input === 'string' ? await readFile(input) : input;
+  return { probe: await probeWithSharp(bytes), sha256: sha256(bytes) };
 }
 
 /** The image with its tensor copied to the spec's `into`, when it has one, and pointing there. */

@@ -1,12 +1,14 @@
 // A thread of the preprocessing pool (preprocess-pool.ts): reads a file, decodes it with
 // libjpeg-turbo on this thread, once per DCT scale its specs call for, and resamples it for each
-// requested input size. Images only sharp can decode (or that libjpeg-turbo refuses) are sent back
-// for the parent to decode.
+// requested input size, or probes it for prepare-data's validation. Images only sharp can decode
+// (or that libjpeg-turbo refuses) are sent back for the parent to decode.
 
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { sha256 } from '../../core/fs.ts';
 import { readJpegHeader, type JpegHeader } from './jpeg-header.ts';
 import { useTurboJpeg, type DraftScale, type TurboJpegLocation } from './jpeg.ts';
+import { probeJpeg, type ProbeBad, type ProbeOk } from './probe.ts';
 import { decodeJpeg, decodeScale, normalizeToCHW, preprocessDecoded, type DecodedImage, type PreprocessedImage, type PreprocessSpec } from './preprocess.ts';
 
 /** A model input: its size and resize mode, and when given, the normalisation of a float CHW tensor. */
@@ -34,11 +36,21 @@ export interface WorkerRequest {
   /** A file to read, or the image's bytes. */
   path?: string;
   bytes?: Uint8Array;
+  /** Sizes to preprocess it for; none when probing. */
   specs: PoolSpec[];
+  /** Probe instead (probe.ts): validation facts, thumbnail statistics and the file's sha256. */
+  probe?: true;
+}
+
+/** A probe by a worker: probe.ts's result and the bytes' sha256. */
+export interface PoolProbe {
+  probe: ProbeOk | ProbeBad;
+  sha256: string;
 }
 
 export type WorkerReply =
   | { id: number; ok: true; images: PoolImage[] }
+  | ({ id: number; ok: true } & PoolProbe)
   | { id: number; ok: false; fallback: true; bytes?: Uint8Array }
   | { id: number; ok: false; fallback: false; message: string; code?: string };
 
@@ -81,8 +93,12 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
     const e = error as NodeJS.ErrnoException;
     return { reply: { id: request.id, ok: false, fallback: false, message: e.message, ...(e.code ? { code: e.code } : {}) }, transfer: [] };
   }
+  if (request.probe) {
+    const probe = probeJpeg(bytes);
+    if (probe) return { reply: { id: request.id, ok: true, probe, sha256: sha256(bytes) }, transfer: [] };
+  }
   const header = readJpegHeader(bytes);
-  const images = header ? decodeEachScale(bytes, header, request.specs) : undefined;
+  const images = header && !request.probe ? decodeEachScale(bytes, header, request.specs) : undefined;
   if (!images) {
     // sharp's turn, in the parent: the bytes go back so the file is not read twice.
     const copy = new Uint8Array(bytes);

@@ -1,10 +1,15 @@
 // Inspect one image without trusting it: header facts (format, size, colour space, depth, alpha,
-// EXIF orientation), a full decode of a small thumbnail (catches truncated and corrupt data),
-// its perceptual hash and the statistics the reference profile needs.
+// EXIF orientation), a full decode into a small thumbnail (catches truncated and corrupt data),
+// its perceptual hash and the statistics the reference profile needs. Plain JPEGs go through
+// libjpeg-turbo, DCT-scaled, on whichever thread calls (the preprocessing workers in
+// prepare-data); the rest through sharp. Either way the thumbnail is the project's resize of the
+// decoded image, so a picture gets about the same hash and statistics whatever its format.
 
-import { DECODE_OPTIONS, loadSharp } from './sharp.ts';
+import { readJpegHeader } from './jpeg-header.ts';
 import { thumbnailStats, THUMB_SIZE, type ImageStats } from './hash.ts';
-import { orientedSize } from './preprocess.ts';
+import { decodeJpeg, decodeScale, decodeWithSharp, orientedSize, turboDecodable } from './preprocess.ts';
+import { resizeRgb } from './resample.ts';
+import { loadSharp } from './sharp.ts';
 
 export type ImageProblem = 'zero-byte' | 'unreadable' | 'truncated' | 'unsupported-format';
 export type ImageNote = 'grayscale' | 'cmyk' | '16-bit' | 'alpha' | 'exif-orientation';
@@ -32,6 +37,31 @@ export interface ProbeBad {
 export const SUPPORTED_FORMATS = ['jpeg', 'png'] as const;
 
 export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
+  return probeJpeg(bytes) ?? probeWithSharp(bytes);
+}
+
+const THUMBNAIL = { size: THUMB_SIZE, resize: 'fill' } as const;
+
+/**
+ * libjpeg-turbo's probe of an 8-bit gray or YCbCr JPEG without ICC profile (what nearly every
+ * dataset holds), synchronous; undefined for any other image or when libjpeg-turbo refuses the
+ * data, which probeWithSharp then examines and explains.
+ */
+export function probeJpeg(bytes: Uint8Array): ProbeOk | undefined {
+  const header = readJpegHeader(bytes);
+  if (!header || !turboDecodable(header)) return undefined;
+  const decoded = decodeJpeg(bytes, header, decodeScale(header, THUMBNAIL));
+  if (!decoded) return undefined;
+  const notes: ImageNote[] = [];
+  if (header.components === 1) notes.push('grayscale');
+  if (header.orientation !== 1) notes.push('exif-orientation');
+  const thumb = resizeRgb(decoded.pixels, decoded.width, decoded.height, THUMB_SIZE, THUMB_SIZE);
+  const { stats, phash256 } = thumbnailStats(thumb);
+  return { ok: true, format: 'jpeg', width: decoded.fullWidth, height: decoded.fullHeight, orientation: header.orientation, notes, stats, phash: phash256 };
+}
+
+/** sharp's probe: any format it reads, with its explanation of what is wrong with bad data. */
+export async function probeWithSharp(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
   if (bytes.length === 0) return { ok: false, problem: 'zero-byte', detail: 'file is empty' };
   const sharp = await loadSharp();
   let meta;
@@ -51,14 +81,10 @@ export async function probeImage(bytes: Buffer): Promise<ProbeOk | ProbeBad> {
   const orientation = meta.orientation ?? 1;
   if (orientation !== 1) notes.push('exif-orientation');
   const [width, height] = orientedSize(meta.width, meta.height, meta.orientation);
-  let thumb: Buffer;
+  let thumb: Uint8Array;
   try {
-    thumb = await sharp(bytes, DECODE_OPTIONS)
-      .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'fill', kernel: 'linear' })
-      .flatten({ background: { r: 114, g: 114, b: 114 } })
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer();
+    const decoded = await decodeWithSharp(bytes);
+    thumb = resizeRgb(decoded.pixels, decoded.width, decoded.height, THUMB_SIZE, THUMB_SIZE);
   } catch (error) {
     return decodeFailure(error, bytes);
   }

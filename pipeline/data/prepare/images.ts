@@ -7,14 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DataError } from '../../core/errors.ts';
-import { sha256, writeJsonAtomic } from '../../core/fs.ts';
+import { writeJsonAtomic } from '../../core/fs.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ImageStats } from '../images/hash.ts';
 import { toLetterbox, yoloToPixels, LETTERBOX_PAD_VALUE } from '../images/letterbox.ts';
 import { forEachPool } from '../images/pool.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, type PreprocessedImage } from '../images/preprocess.ts';
-import { PreprocessPool } from '../images/preprocess-pool.ts';
-import { probeImage, type ImageNote } from '../images/probe.ts';
+import { PreprocessPool, type PoolProbe } from '../images/preprocess-pool.ts';
+import type { ImageNote } from '../images/probe.ts';
 import { loadSharp } from '../images/sharp.ts';
 import { ImageTensorWriter, type ImageIndexItem } from '../images/tensor-file.ts';
 import { IMAGE_STAT_EDGES, ProfileBuilder, type ReferenceProfile } from '../profile/profile.ts';
@@ -92,19 +92,22 @@ export async function prepareImages(o: PrepareImagesOptions): Promise<PrepareRes
   const scanned: (ScannedItem | undefined)[] = new Array(dataset.images.length);
   const notes: Record<string, number> = {};
 
-  // Pass 1: read, hash, probe (decodes a thumbnail), read labels.
+  // Pass 1: read, hash, probe (decodes a thumbnail), read labels. The reading, hashing and
+  // decoding run on the preprocessing threads; this pool ends before the passes in between, so
+  // its threads' memory is not held while the near-duplicate search runs.
   const progress = logger.progress('validate images', dataset.images.length, 'images');
+  const probes = await PreprocessPool.create(concurrency);
   await forEachPool(
     dataset.images,
-    concurrency,
+    2 * probes.size,
     async (image, i) => {
-      const result = await scanImage(image, o, classNames, metadata);
+      const result = await scanImage(image, probes, o, classNames, metadata);
       progress.tick();
       if ('reason' in result) await quarantine.add(result);
       else scanned[i] = result;
     },
     o.signal,
-  );
+  ).finally(() => probes.close());
   progress.done();
 
   // Exact duplicates: the first path (sorted) stays, the others are quarantined.
@@ -294,18 +297,19 @@ type Quarantined = { file: string; reason: string; detail: string; line?: number
 
 async function scanImage(
   image: DatasetImage,
+  pool: PreprocessPool,
   o: PrepareImagesOptions,
   classNames: readonly string[],
   metadata: ReadonlyMap<string, { id?: string; skin_type?: string; skin_tone?: string; source?: string }>,
 ): Promise<ScannedItem | Quarantined> {
   const file = image.file;
-  let bytes: Buffer;
+  let probed: PoolProbe;
   try {
-    bytes = await readFile(join(o.root, file));
+    probed = await pool.probe(join(o.root, file));
   } catch (error) {
     return { file, reason: 'unreadable', detail: (error as Error).message };
   }
-  const probe = await probeImage(bytes);
+  const { probe } = probed;
   if (!probe.ok) return { file, reason: probe.problem, detail: probe.detail };
   if (Math.min(probe.width, probe.height) < o.minSize) {
     return { file, reason: 'too-small', detail: `${probe.width}×${probe.height} is below min-size ${o.minSize}` };
@@ -313,7 +317,7 @@ async function scanImage(
   const meta = metadata.get(file);
   const item: ScannedItem = {
     image,
-    sha256: sha256(bytes),
+    sha256: probed.sha256,
     width: probe.width,
     height: probe.height,
     format: probe.format,
