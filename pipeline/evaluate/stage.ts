@@ -10,8 +10,8 @@ import type { ParamsOf, ParamSpecs } from '../core/params.ts';
 import { defineStage, type StageContext, type StageResult } from '../core/stage.ts';
 import { LineWriter } from '../data/fusion/csv.ts';
 import { TARGET_COLUMN, VOCABULARIES } from '../data/fusion/schema.ts';
-import { fromLetterbox, LETTERBOX_PAD_VALUE, type BoxXYXY } from '../data/images/letterbox.ts';
-import { normalizeToCHW } from '../data/images/preprocess.ts';
+import { fromLetterbox, type BoxXYXY } from '../data/images/letterbox.ts';
+import { normalizeToCHW, preprocessDecoded } from '../data/images/preprocess.ts';
 import { openImageTensorFile, type ImageBatch, type ImageIndexItem, type ImageTensorFile } from '../data/images/tensor-file.ts';
 import { hashTree } from '../engine/hash.ts';
 import { bucketsFromScores, contextFeatures } from '../inference/chain.ts';
@@ -572,24 +572,23 @@ async function scoreTabular(ctx: EvaluateContext, eo: EngineOptions, out: LineWr
 
 /**
  * The detection split as the skin-type model wants it: each letterboxed row cut back to the
- * image (the pad removed) and resized to the card's size and mode with sharp, then normalised
- * with the card's mean/std. Batches are made on demand, one in memory at a time.
+ * image (the pad removed) and brought to the card's size and mode by the project's resampler,
+ * as the engine does for an image file, then normalised with the card's mean/std. Batches are
+ * made on demand, one in memory at a time.
  */
 export function resampledSplit(file: ImageTensorFile, m: OpenedModel): ImageTensorFile {
   const { size, mean, std, resize } = imageSpec(m);
-  const pad = m.card.preprocessing.type === 'image' ? (m.card.preprocessing.padValue ?? LETTERBOX_PAD_VALUE) : LETTERBOX_PAD_VALUE;
   const [, h, w] = file.meta.shape;
   const readRow = async (row: number): Promise<Buffer> => {
-    const { default: sharp } = await import('sharp');
     const item = file.items[row]!;
     const raw = await file.readRow(row);
     const left = Math.max(0, Math.round(item.pad[0]));
     const top = Math.max(0, Math.round(item.pad[1]));
     const width = Math.max(1, Math.min(w - left, Math.round(item.width * item.scale[0])));
     const height = Math.max(1, Math.min(h - top, Math.round(item.height * item.scale[1])));
-    let img = sharp(raw, { raw: { width: w, height: h, channels: 3 } }).extract({ left, top, width, height });
-    img = resize === 'letterbox' ? img.resize(size, size, { fit: 'contain', background: { r: pad, g: pad, b: pad } }) : img.resize(size, size, { fit: 'fill' });
-    return img.removeAlpha().raw().toBuffer();
+    const crop = Buffer.allocUnsafe(width * height * 3);
+    for (let y = 0; y < height; y++) crop.set(raw.subarray(((top + y) * w + left) * 3, ((top + y) * w + left + width) * 3), y * width * 3);
+    return preprocessDecoded({ pixels: crop, width, height, fullWidth: width, fullHeight: height }, { size, resize }).pixels;
   };
   async function* batches(batchSize: number, rows?: readonly number[]): AsyncGenerator<ImageBatch> {
     const order = rows ?? file.items.map((i) => i.row);

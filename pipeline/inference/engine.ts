@@ -1,6 +1,7 @@
 // The one way to run a model of the project: open it with its model card (sha256 verified, inputs
 // and outputs checked against the card), then run it over prepared splits, image files (decoded
-// with sharp while the previous batch runs through onnxruntime) or tabular feature rows.
+// on the preprocessing threads while the previous batch runs through onnxruntime) or tabular
+// feature rows.
 
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -60,7 +61,7 @@ const DEFAULT_ROW_BATCH = 8192;
 
 /**
  * onnxruntime intra-op threads: every core the process may use. Decoding shares those cores
- * (sharp, one libvips thread per image, `cores` images in flight); idle ORT threads sleep rather
+ * (the preprocessing threads, one per core); idle ORT threads sleep rather
  * than spin, so neither side burns CPU waiting for the other. bench/evaluate.bench.ts compares
  * cores − 1 threads: on 2 cores it gave less end-to-end throughput, not more.
  */
@@ -277,8 +278,9 @@ parentPort.on('message', async (msg) => {
 
 /**
  * A second session of a model on its own thread. onnxruntime-node's run() blocks the thread that
- * calls it for the whole batch, and sharp's decodes need the main event loop between their
- * steps: with inference on the main thread, decoding would stall during every batch.
+ * calls it for the whole batch, and the preprocessing pool needs the main event loop to hand out
+ * images and collect tensors: with inference on the main thread, decoding would stall during
+ * every batch.
  */
 class SessionThread {
   private readonly pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: Error) => void }>();
