@@ -2,8 +2,9 @@
 // resamples whole images, so decoding and resampling use every core and the calling thread only
 // hands out paths and collects pixels. With decoding on libuv's pool and resampling on the
 // calling thread instead, the two contended for the same cores and the calling thread became the
-// bottleneck (docs/data-performance.md). Same results as preprocessImage, byte for byte: the
-// workers run the same functions, and images only sharp decodes come back to this thread.
+// bottleneck (docs/data-performance.md). Same results as preprocessImage (and probeImage, for
+// prepare-data's validation), byte for byte: the workers run the same functions, and images only
+// sharp decodes come back to this thread.
 
 import { existsSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
