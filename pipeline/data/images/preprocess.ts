@@ -81,8 +81,8 @@ export function decodeScale(header: JpegHeader, spec: PreprocessSpec): DraftScal
   if (!turboDecodable(header)) return 1;
   const [w, h] = orientedSize(header.width, header.height, header.orientation);
   const content = preprocessGeometry(w, h, spec);
-  const swapped = w !== header.width || h !== header.height;
-  return swapped ? draftScale(header.width, header.height, content.height, content.width) : draftScale(header.width, header.height, content.width, content.height);
+  const [tw, th] = w === header.width ? [content.width, content.height] : [content.height, content.width];
+  return draftScale(header.width, header.height, tw, th);
 }
 
 /**
@@ -140,7 +140,8 @@ export function preprocessDecoded(image: DecodedImage, spec: PreprocessSpec): Pr
 export async function preprocessImage(input: Buffer | string, spec: PreprocessSpec): Promise<PreprocessedImage> {
   const bytes = typeof input === 'string' ? await readFileBytes(input) : input;
   const header = readJpegHeader(bytes);
-  return preprocessDecoded(await decodeImage(bytes, header ? decodeScale(header, spec) : 1), spec);
+  const decoded = (header && decodeJpeg(bytes, header, decodeScale(header, spec))) || (await decodeWithSharp(bytes));
+  return preprocessDecoded(decoded, spec);
 }
 
 const PAD = { r: LETTERBOX_PAD_VALUE, g: LETTERBOX_PAD_VALUE, b: LETTERBOX_PAD_VALUE };
