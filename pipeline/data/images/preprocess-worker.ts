@@ -95,17 +95,19 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
   }
   if (request.probe) {
     const probe = probeJpeg(bytes);
-    if (probe) return { reply: { id: request.id, ok: true, probe, sha256: sha256(bytes) }, transfer: [] };
+    return probe ? { reply: { id: request.id, ok: true, probe, sha256: sha256(bytes) }, transfer: [] } : sharpsTurn(request.id, bytes);
   }
   const header = readJpegHeader(bytes);
-  const images = header && !request.probe ? decodeEachScale(bytes, header, request.specs) : undefined;
-  if (!images) {
-    // sharp's turn, in the parent: the bytes go back so the file is not read twice.
-    const copy = new Uint8Array(bytes);
-    return { reply: { id: request.id, ok: false, fallback: true, bytes: copy }, transfer: [copy.buffer as ArrayBuffer] };
-  }
+  const images = header ? decodeEachScale(bytes, header, request.specs) : undefined;
+  if (!images) return sharpsTurn(request.id, bytes);
   const transfer = images.map((i) => (i.tensor ?? i.pixels!).buffer as ArrayBuffer);
   return { reply: { id: request.id, ok: true, images }, transfer };
+}
+
+/** sharp's turn, in the parent: the bytes go back so the file is not read twice. */
+function sharpsTurn(id: number, bytes: Buffer): { reply: WorkerReply; transfer: ArrayBuffer[] } {
+  const copy = new Uint8Array(bytes);
+  return { reply: { id, ok: false, fallback: true, bytes: copy }, transfer: [copy.buffer as ArrayBuffer] };
 }
 
 /** Each spec's image, decoded once per distinct DCT scale; undefined when libjpeg-turbo cannot decode it. */
